@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+// The default correctness grid: structured sub-grids rather than a full
+// Cartesian product, so that every size, dim, ratio, mask, modifier, dtype,
+// layout, varlen pattern and input kind appears, including tile-exact, tile+-1,
+// prime and tiny sizes, and rows that a mask or bias empties completely.
+#include "src/harness/cases.h"
+
+namespace attnkit::harness {
+namespace {
+
+Case Base(int64_t hq, int64_t hkv, int64_t nq, int64_t nk, int64_t dqk, int64_t dv) {
+  Case c;
+  c.spec.num_q_heads = hq;
+  c.spec.num_kv_heads = hkv;
+  c.spec.head_dim_qk = dqk;
+  c.spec.head_dim_v = dv;
+  c.seqlen_q = nq;
+  c.seqlen_k = nk;
+  return c;
+}
+
+Case Causal(Case c) {
+  c.spec.mask.causal = true;
+  return c;
+}
+
+Case Window(Case c, int64_t left, int64_t right, bool causal = false) {
+  c.spec.mask.window_left = left;
+  c.spec.mask.window_right = right;
+  c.spec.mask.causal = causal;
+  return c;
+}
+
+}  // namespace
+
+std::vector<Case> DefaultGrid() {
+  std::vector<Case> g;
+  auto add = [&](Case c) {
+    c.seed = g.size() + 1;
+    g.push_back(std::move(c));
+  };
+
+  // 1. Sizes: tiny, prime, tile-exact and tile +-1 (tiles are 16..256), square and Nq != Nk.
+  for (int64_t n : {1, 2, 17, 63, 64, 65, 127, 128, 129, 1000}) {
+    add(Base(2, 1, n, n, 64, 64));
+    add(Causal(Base(2, 1, n, n, 64, 64)));
+  }
+  add(Causal(Base(1, 1, 2048, 2048, 16, 16)));
+  add(Base(1, 1, 2048, 2048, 16, 16));
+  for (auto [nq, nk] : {std::pair<int64_t, int64_t>{1, 129}, {1, 1000}, {17, 1000}, {65, 63},
+                        {128, 17}, {129, 2}, {3, 2048}, {64, 65}}) {
+    add(Base(2, 2, nq, nk, 32, 32));
+    add(Causal(Base(2, 2, nq, nk, 32, 32)));  // Nq > Nk: the first rows see no key
+  }
+
+  // 2. Head dims, equal and different (MLA 576/512).
+  for (int64_t d : {1, 8, 40, 64, 80, 96, 128, 192, 256}) {
+    add(Causal(Base(2, 1, 65, 129, d, d)));
+  }
+  for (auto [dqk, dv] : {std::pair<int64_t, int64_t>{576, 512}, {192, 128}, {40, 80}, {1, 8}, {8, 1},
+                         {128, 64}, {1024, 1024}}) {
+    add(Causal(Base(2, 1, 33, 70, dqk, dv)));
+  }
+
+  // 3. GQA / MQA ratios.
+  for (auto [hq, hkv] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {3, 1}, {4, 1}, {8, 1}, {32, 1},
+                         {12, 4}, {16, 2}, {32, 8}}) {
+    add(Causal(Base(hq, hkv, 63, 63, 32, 32)));
+  }
+
+  // 4. Masks: windows on either side, causal + window, rows emptied by the window.
+  add(Window(Base(2, 1, 129, 129, 64, 64), 8, 0));
+  add(Window(Base(2, 1, 129, 129, 64, 64), 0, 8));
+  add(Window(Base(2, 1, 129, 129, 64, 64), 16, 16));
+  add(Window(Base(2, 1, 65, 300, 64, 64), 3, 5));
+  add(Window(Base(2, 1, 300, 300, 64, 64), 32, 32, /*causal=*/true));
+  add(Window(Base(2, 1, 1000, 1000, 32, 32), 100, 0, /*causal=*/true));
+  add(Window(Base(2, 1, 100, 40, 64, 64), 5, 3));          // rows with p < -3 see nothing
+  add(Window(Base(2, 1, 100, 40, 64, 64), 0, 0));          // exactly one key per row, or none
+  add(Window(Base(2, 1, 64, 64, 64, 64), 0, 0, true));     // diagonal only
+  add(Window(Base(2, 1, 200, 200, 64, 64), 1000000, 0));   // window wider than the sequence
+
+  // 5. Score modifiers, alone and combined.
+  for (float cap : {50.0f, 2.0f}) {
+    Case c = Causal(Base(4, 2, 65, 129, 64, 64));
+    c.spec.softcap = cap;
+    add(c);
+  }
+  for (int64_t hq : {8, 12}) {  // 12: non-power-of-two slope table
+    Case c = Causal(Base(hq, 4, 65, 129, 64, 64));
+    c.spec.alibi = true;
+    add(c);
+  }
+  {
+    Case c = Base(3, 1, 65, 65, 32, 32);  // non-causal ALiBi with custom slopes
+    c.spec.alibi = true;
+    c.spec.alibi_slopes = {0.5f, 0.25f, 0.125f};
+    add(c);
+  }
+  {
+    Case c = Causal(Base(4, 2, 129, 129, 64, 64));
+    c.spec.has_sinks = true;
+    add(c);
+    add(Window(c, 4, 3));  // sinks with a two-sided window
+    Case e = Causal(Base(4, 2, 100, 40, 64, 64));  // rows with no key: O = 0, LSE = sink
+    e.spec.has_sinks = true;
+    add(e);
+  }
+  for (int mode = 0; mode < 4; ++mode) {
+    Case c = Causal(Base(4, 2, 65, 129, 64, 64));
+    c.batch = 2;
+    c.spec.has_bias = true;
+    c.bias_batch = mode != 1;
+    c.bias_heads = mode != 2;
+    c.bias_rows = mode != 3;
+    add(c);
+  }
+  {
+    Case c = Window(Base(12, 4, 130, 257, 80, 64), 64, 16, true);  // everything at once
+    c.batch = 2;
+    c.spec.softcap = 30.0f;
+    c.spec.alibi = true;
+    c.spec.has_sinks = true;
+    c.spec.has_bias = true;
+    c.spec.scale = 0.3f;
+    add(c);
+    c.dtype = DType::kBF16;
+    add(c);
+  }
+
+  // 6. Storage dtypes and output dtypes.
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    add([&] { Case c = Causal(Base(8, 2, 129, 129, 128, 128)); c.dtype = dt; return c; }());
+    add([&] { Case c = Base(4, 4, 65, 1000, 80, 96); c.dtype = dt; return c; }());
+    add([&] { Case c = Window(Base(6, 2, 64, 200, 64, 64), 20, 0, true); c.dtype = dt; c.out_dtype = dt; return c; }());
+    add([&] { Case c = Causal(Base(4, 1, 63, 63, 40, 40)); c.out_dtype = dt; return c; }());
+  }
+
+  // 7. Layouts and strides.
+  for (Layout lay : {Layout::kBHND, Layout::kBNHD}) {
+    for (int64_t pad : {0, 3}) {
+      if (lay == Layout::kBHND && pad == 0) continue;
+      Case c = Causal(Base(8, 2, 65, 129, 64, 64));
+      c.batch = 2;
+      c.layout = lay;
+      c.row_padding = pad;
+      add(c);
+      c.dtype = DType::kBF16;
+      add(c);
+    }
+  }
+
+  // 8. Varlen: empty and length-1 sequences, Nq != Nk per sequence.
+  {
+    Case c = Causal(Base(4, 2, 0, 0, 64, 64));
+    c.varlen_q = {5, 0, 1, 67, 130, 1};
+    c.varlen_k = {9, 3, 0, 67, 200, 1};
+    add(c);
+    add(Window(c, 16, 0, true));
+    Case n = c;
+    n.spec.mask = {};
+    add(n);
+    c.dtype = DType::kF16;
+    c.layout = Layout::kBNHD;
+    add(c);
+    c.spec.has_sinks = true;
+    add(c);
+  }
+
+  // 9. Adversarial inputs.
+  for (InputKind kind : {InputKind::kOffsetK, InputKind::kSpikes, InputKind::kLargeLogits}) {
+    for (DType dt : {DType::kF32, DType::kBF16}) {
+      Case c = Causal(Base(4, 2, 129, 129, 64, 64));
+      c.inputs = kind;
+      c.dtype = dt;
+      add(c);
+    }
+    Case w = Window(Base(2, 1, 200, 200, 128, 128), 50, 0, true);
+    w.inputs = kind;
+    w.spec.softcap = 50.0f;
+    add(w);
+  }
+
+  // 10. Tile overrides: sizes exactly at and around the forced tiles.
+  for (auto [bq, bk] : {std::pair<int64_t, int64_t>{1, 16}, {7, 32}, {64, 64}, {5, 48}}) {
+    for (int64_t n : {63, 64, 65}) {
+      Case c = Causal(Base(2, 1, n, n + 1, 40, 24));
+      c.block_q = bq;
+      c.block_k = bk;
+      add(c);
+    }
+  }
+
+  // 11. Two threads on a third of everything above (results must not change).
+  const size_t n = g.size();
+  for (size_t i = 0; i < n; i += 3) {
+    Case c = g[i];
+    c.threads = 2;
+    add(c);
+  }
+  return g;
+}
+
+}  // namespace attnkit::harness

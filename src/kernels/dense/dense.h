@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// Interface of the tiled FlashAttention-2 forward kernel (non-SIMD part).
+// The planner fills DenseArgs once per Run; the kernel then runs in two
+// parallel phases:
+//   1. pack: every key tile of every (sequence, KV head) is converted to f32
+//      and transposed into K^T [Dqk x block_k]; V tiles are converted to f32
+//      [block_k x dv_pad] unless V is f32 with Dv a multiple of 16 (then read
+//      in place). Packed tiles are shared by all query tiles and by all query
+//      heads of a GQA group, so K/V are never repeated per query head.
+//   2. compute: one work item = (sequence, query head, query tile); online
+//      softmax over the visible key tiles only.
+#ifndef ATTNKIT_KERNELS_DENSE_DENSE_H_
+#define ATTNKIT_KERNELS_DENSE_DENSE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "attnkit/spec.h"
+#include "attnkit/tensor.h"
+
+namespace attnkit::dense {
+
+// Width padding of packed tiles, in floats: a multiple of the f32 lane count of
+// every x86 target (16 for AVX-512), so micro-kernels never need a column tail.
+inline constexpr int64_t kPad = 16;
+
+inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline int64_t CeilDiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+// One sequence of the batch (a fixed-length batch has B of them, all equal).
+struct Sequence {
+  int64_t batch_index;  // index into the B axis of the tensors (0 for varlen)
+  int64_t q_offset;     // first token of this sequence along N of q/out/lse
+  int64_t k_offset;     // first token along N of k/v
+  int64_t nq, nk;
+  int64_t packed_k_offset;  // floats from DenseArgs::packed_k to this sequence's tiles
+  int64_t packed_v_offset;  // floats from DenseArgs::packed_v
+};
+
+// (sequence, query head, query tile): the unit of parallel work.
+struct WorkItem {
+  int32_t seq;
+  int32_t head;
+  int32_t q_tile;
+};
+
+// (sequence, KV head, key tile): the unit of packing work.
+struct PackItem {
+  int32_t seq;
+  int32_t kv_head;
+  int32_t k_tile;
+};
+
+struct DenseArgs {
+  const Sequence* seqs = nullptr;
+  int64_t hq = 0, hkv = 0, group = 1;  // group = Hq / Hkv
+  int64_t dqk = 0, dv = 0, dv_pad = 0;
+  float scale = 1.0f;
+  float softcap = 0.0f;                // 0 = off
+  const float* alibi_slopes = nullptr;  // [Hq], or nullptr = off
+  int64_t window_left = kUnbounded;    // key j visible iff p - left <= j <= p + right
+  int64_t window_right = kUnbounded;   // causality already folded in
+  TensorView q, k, v, out, lse, sinks, bias;  // lse/sinks/bias: data == nullptr when off
+  int64_t block_q = 0, block_k = 0;    // block_k is a multiple of kPad
+  float* packed_k = nullptr;
+  float* packed_v = nullptr;           // nullptr: V is read in place
+};
+
+// Floats of packed K^T for one (sequence, KV head).
+inline int64_t PackedKFloats(int64_t nk, int64_t dqk, int64_t block_k) {
+  return CeilDiv(nk, block_k) * dqk * block_k;
+}
+inline int64_t PackedVFloats(int64_t nk, int64_t dv_pad, int64_t block_k) {
+  return CeilDiv(nk, block_k) * block_k * dv_pad;
+}
+// Per-worker scratch: Q tile [bq x dqk], logits [bq x bk], accumulator
+// [bq x dv_pad], running max and sum [bq] each.
+inline int64_t ScratchFloats(int64_t block_q, int64_t block_k, int64_t dqk, int64_t dv_pad) {
+  return block_q * (RoundUp(dqk, kPad) + block_k + dv_pad + 2 * kPad);
+}
+
+using PackFn = void (*)(const DenseArgs&, const PackItem&);
+using TileFn = void (*)(const DenseArgs&, const WorkItem&, float* scratch);
+
+// The kernel's entry points for the best Highway target this CPU supports
+// (or the one forced by hwy::SetSupportedTargetsForTest).
+struct DenseFns {
+  PackFn pack_k = nullptr;
+  PackFn pack_v = nullptr;
+  TileFn query_tile = nullptr;
+  const char* target = "";  // e.g. "AVX3"
+};
+DenseFns GetDenseFns();
+
+}  // namespace attnkit::dense
+
+#endif  // ATTNKIT_KERNELS_DENSE_DENSE_H_

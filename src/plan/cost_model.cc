@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dense tiling cost model (see cost_model.h).
+#include "src/plan/cost_model.h"
+
+#include <algorithm>
+#include <string>
+
+namespace attnkit {
+namespace {
+
+// Machine constants of the model, per thread. Deliberately simple: the model
+// ranks tilings, it does not predict absolute times.
+constexpr double kClockHz = 3.0e9;
+constexpr double kGemmEfficiency = 0.7;  // of 2 FMA ports, for the 4 x kNv micro-kernels
+constexpr double kOpsPerExpVector = 24;  // max, subtract, scale, exp2 (~11), sum, store
+constexpr double kTileOverheadSec = 40e-9;  // loop setup, row-state bookkeeping per tile
+constexpr double kPackSecPerElem = 0.5e-9;  // scalar transpose + convert
+
+}  // namespace
+
+int LanesOfTarget(const std::string& target) {
+  if (target.rfind("AVX3", 0) == 0) return 16;
+  if (target == "AVX2") return 8;
+  return 4;
+}
+
+int64_t VisitedKeyTiles(const PlanImpl& p, int64_t nq, int64_t nk, int64_t i0, int64_t rows,
+                        int64_t block_k) {
+  const int64_t pmin = nk - nq + i0, pmax = pmin + rows - 1;
+  const int64_t lo = p.window_left == kUnbounded ? 0 : std::max<int64_t>(0, pmin - p.window_left);
+  const int64_t hi =
+      p.window_right == kUnbounded ? nk : std::min<int64_t>(nk, pmax + p.window_right + 1);
+  if (lo >= hi) return 0;
+  return dense::CeilDiv(hi, block_k) - lo / block_k;
+}
+
+TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
+  const double lanes = LanesOfTarget(p.fns.target ? p.fns.target : "");
+  const double gemm_rate = lanes * 2 /*ports*/ * 2 /*flops per FMA*/ * kClockHz * kGemmEfficiency;
+  const double exp_rate = lanes * kClockHz / kOpsPerExpVector;
+  const int64_t dqk = p.spec.head_dim_qk, dvp = p.dv_pad;
+  const int64_t ldq = dense::RoundUp(dqk, dense::kPad);
+
+  TileCandidate c;
+  c.block_q = bq;
+  c.block_k = bk;
+  c.working_set = 4 * (bq * (ldq + bk + dvp) + bk * (dqk + dvp));
+  c.fits_l2 = c.working_set <= p.cpu.l2_bytes * 3 / 4;
+  const double cache_penalty = c.fits_l2 ? 1.0 : 1.6;
+
+  double total = 0, longest = 0, pack = 0;
+  for (const dense::Sequence& s : p.seqs) {
+    for (int64_t i0 = 0; i0 < s.nq; i0 += bq) {
+      const int64_t rows = std::min(bq, s.nq - i0);
+      const double rows_eff = static_cast<double>(dense::RoundUp(rows, 4));
+      const double tiles = static_cast<double>(VisitedKeyTiles(p, s.nq, s.nk, i0, rows, bk));
+      const double per_tile = cache_penalty * 2.0 * rows_eff * bk * (dqk + dvp) / gemm_rate +
+                              rows_eff * bk / exp_rate + kTileOverheadSec;
+      const double item = tiles * per_tile + rows * (dqk + dvp) / exp_rate;
+      total += item * static_cast<double>(p.spec.num_q_heads);
+      longest = std::max(longest, item);
+    }
+    pack += static_cast<double>(p.spec.num_kv_heads * dense::RoundUp(s.nk, bk) * (dqk + dvp)) *
+            kPackSecPerElem;
+  }
+  const double threads = std::max(1, p.num_threads);
+  c.est_ms = 1e3 * (std::max(total / threads, longest) + pack / threads);
+  return c;
+}
+
+std::vector<TileCandidate> RankDenseTiles(const PlanImpl& p) {
+  int64_t max_nq = 1, max_nk = 1;
+  for (const dense::Sequence& s : p.seqs) {
+    max_nq = std::max(max_nq, s.nq);
+    max_nk = std::max(max_nk, s.nk);
+  }
+  std::vector<TileCandidate> out;
+  for (int64_t bq : {16, 32, 64, 128, 256}) {
+    if (bq > 16 && bq / 2 >= max_nq) continue;  // a smaller tile already covers every sequence
+    for (int64_t bk : {32, 64, 128, 256, 512}) {
+      if (bk > 32 && bk / 2 >= max_nk) continue;
+      out.push_back(EstimateDenseTiles(p, bq, bk));
+    }
+  }
+  // Prefer tilings that fit in L2; among them (or among all, if none fits) the cheapest.
+  std::stable_sort(out.begin(), out.end(), [](const TileCandidate& a, const TileCandidate& b) {
+    if (a.fits_l2 != b.fits_l2) return a.fits_l2;
+    return a.est_ms < b.est_ms;
+  });
+  return out;
+}
+
+}  // namespace attnkit

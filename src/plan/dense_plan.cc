@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// Planning and running the dense family: tiles from the cost model, the work
+// partition (longest items first), the workspace layout, and the two parallel
+// phases of Run (pack, then compute).
+#include <algorithm>
+#include <cstring>
+
+#include "attnkit/error.h"
+#include "src/common/parallel.h"
+#include "src/plan/cost_model.h"
+#include "src/plan/registry.h"
+
+namespace attnkit {
+namespace {
+
+constexpr size_t kAlign = 64;  // bytes; every workspace region starts on a cache line
+
+size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+void CheckTileOverride(const PlanOptions& o) {
+  ATTNKIT_CHECK(o.block_q == 0 || (o.block_q >= 1 && o.block_q <= 4096),
+                "block_q must be in [1, 4096] (0 = automatic), got ", o.block_q);
+  ATTNKIT_CHECK(o.block_k == 0 || (o.block_k >= 16 && o.block_k <= 4096 && o.block_k % 16 == 0),
+                "block_k must be a multiple of 16 in [16, 4096] (0 = automatic), got ", o.block_k);
+}
+
+}  // namespace
+
+void PlanDense(PlanImpl& p, const PlanOptions& options) {
+  CheckTileOverride(options);
+  p.fns = dense::GetDenseFns();
+  p.isa = p.fns.target;
+  const AttentionSpec& s = p.spec;
+  p.dv_pad = dense::RoundUp(s.head_dim_v, dense::kPad);
+  // V is read in place only when it already is an f32 tile with padded width.
+  p.pack_v = !(p.shape.dtype == DType::kF32 && s.head_dim_v == p.dv_pad);
+
+  // Sequences (packed offsets are filled once block_k is known).
+  for (int64_t b = 0; b < p.shape.batch; ++b) {
+    dense::Sequence q{};
+    q.batch_index = p.shape.is_varlen() ? 0 : b;
+    q.q_offset = p.shape.is_varlen() ? p.shape.cu_seqlens_q[b] : 0;
+    q.k_offset = p.shape.is_varlen() ? p.shape.cu_seqlens_k[b] : 0;
+    q.nq = p.shape.seq_q(b);
+    q.nk = p.shape.seq_k(b);
+    p.seqs.push_back(q);
+  }
+
+  p.candidates = RankDenseTiles(p);
+  if (options.block_q != 0 || options.block_k != 0) {
+    const int64_t bq = options.block_q != 0 ? options.block_q : p.candidates.front().block_q;
+    const int64_t bk = options.block_k != 0 ? options.block_k : p.candidates.front().block_k;
+    p.candidates.insert(p.candidates.begin(), EstimateDenseTiles(p, bq, bk));
+  }
+  p.block_q = p.candidates.front().block_q;
+  p.block_k = p.candidates.front().block_k;
+
+  // Workspace: packed K^T, packed V, then one scratch block per worker.
+  const int64_t hkv = s.num_kv_heads;
+  int64_t k_floats = 0, v_floats = 0;
+  for (dense::Sequence& q : p.seqs) {
+    q.packed_k_offset = k_floats;
+    q.packed_v_offset = v_floats;
+    k_floats += hkv * dense::PackedKFloats(q.nk, s.head_dim_qk, p.block_k);
+    if (p.pack_v) v_floats += hkv * dense::PackedVFloats(q.nk, p.dv_pad, p.block_k);
+  }
+  p.packed_k_floats = k_floats;
+  p.packed_v_floats = v_floats;
+  p.scratch_floats = dense::ScratchFloats(p.block_q, p.block_k, s.head_dim_qk, p.dv_pad);
+  p.workspace_bytes = AlignUp(4 * k_floats) + AlignUp(4 * v_floats) +
+                      static_cast<size_t>(p.num_threads) * AlignUp(4 * p.scratch_floats);
+
+  // Work: (sequence, query tile, head), heads innermost so the heads of a GQA
+  // group run back to back on the same packed K/V tiles; then longest first.
+  std::vector<std::pair<int64_t, dense::WorkItem>> weighted;
+  for (size_t si = 0; si < p.seqs.size(); ++si) {
+    const dense::Sequence& q = p.seqs[si];
+    for (int64_t t = 0; t * p.block_q < q.nq; ++t) {
+      const int64_t rows = std::min(p.block_q, q.nq - t * p.block_q);
+      const int64_t tiles = VisitedKeyTiles(p, q.nq, q.nk, t * p.block_q, rows, p.block_k);
+      for (int64_t h = 0; h < s.num_q_heads; ++h) {
+        weighted.push_back({tiles * rows, dense::WorkItem{static_cast<int32_t>(si),
+                                                          static_cast<int32_t>(h),
+                                                          static_cast<int32_t>(t)}});
+      }
+    }
+    for (int64_t g = 0; g < hkv; ++g) {
+      for (int64_t t = 0; t * p.block_k < q.nk; ++t) {
+        p.pack_items.push_back(dense::PackItem{static_cast<int32_t>(si), static_cast<int32_t>(g),
+                                               static_cast<int32_t>(t)});
+      }
+    }
+  }
+  std::stable_sort(weighted.begin(), weighted.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  p.items.reserve(weighted.size());
+  for (const auto& w : weighted) p.items.push_back(w.second);
+}
+
+void RunDense(const PlanImpl& p, const AttentionTensors& t, std::span<std::byte> workspace) {
+  std::byte* base = workspace.data();
+  dense::DenseArgs a;
+  a.seqs = p.seqs.data();
+  a.hq = p.spec.num_q_heads;
+  a.hkv = p.spec.num_kv_heads;
+  a.group = a.hq / a.hkv;
+  a.dqk = p.spec.head_dim_qk;
+  a.dv = p.spec.head_dim_v;
+  a.dv_pad = p.dv_pad;
+  a.scale = p.scale;
+  a.softcap = p.spec.softcap;
+  a.alibi_slopes = p.alibi_slopes.empty() ? nullptr : p.alibi_slopes.data();
+  a.window_left = p.window_left;
+  a.window_right = p.window_right;
+  a.q = t.q;
+  a.k = t.k;
+  a.v = t.v;
+  a.out = t.out;
+  a.lse = p.spec.return_lse ? t.lse : TensorView{};
+  a.sinks = p.spec.has_sinks ? t.sinks : TensorView{};
+  a.bias = p.spec.has_bias ? t.bias : TensorView{};
+  a.block_q = p.block_q;
+  a.block_k = p.block_k;
+  a.packed_k = reinterpret_cast<float*>(base);
+  base += AlignUp(4 * p.packed_k_floats);
+  a.packed_v = p.pack_v ? reinterpret_cast<float*>(base) : nullptr;
+  base += AlignUp(4 * p.packed_v_floats);
+  float* scratch = reinterpret_cast<float*>(base);
+  const size_t scratch_stride = AlignUp(4 * p.scratch_floats) / 4;
+
+  const dense::DenseFns& f = p.fns;
+  ParallelFor(p.num_threads, static_cast<int64_t>(p.pack_items.size()), [&](int, int64_t i) {
+    f.pack_k(a, p.pack_items[i]);
+    if (a.packed_v != nullptr) f.pack_v(a, p.pack_items[i]);
+  });
+  ParallelFor(p.num_threads, static_cast<int64_t>(p.items.size()), [&](int worker, int64_t i) {
+    f.query_tile(a, p.items[i], scratch + static_cast<size_t>(worker) * scratch_stride);
+  });
+}
+
+}  // namespace attnkit

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The registry list. One entry per kernel; see registry.h.
+#include "src/plan/registry.h"
+
+namespace attnkit {
+namespace {
+
+std::string AnyExactProblem(const AttentionSpec&, const AttentionShape&) { return ""; }
+
+}  // namespace
+
+const std::vector<KernelEntry>& Registry() {
+  static const std::vector<KernelEntry> kEntries = {
+      {"dense_fwd_f32acc_tiled", "dense",
+       {DType::kF32, DType::kBF16, DType::kF16},
+       "FlashAttention-2 forward: packed K^T/V tiles, register-blocked f32 micro-kernels, "
+       "online softmax, causal/window tile skipping (Highway, dynamic dispatch)",
+       false, AnyExactProblem, PlanDense, RunDense},
+      {"reference_f64", "reference",
+       {DType::kF32, DType::kBF16, DType::kF16},
+       "fp64 oracle: materialised scores, one loop nest (slow; for tests and --kernel)",
+       true, AnyExactProblem, PlanReference, RunReference},
+  };
+  return kEntries;
+}
+
+const KernelEntry* FindKernel(const std::string& name) {
+  for (const KernelEntry& e : Registry()) {
+    if (name == e.name) return &e;
+  }
+  return nullptr;
+}
+
+std::vector<KernelInfo> ListKernels() {
+  std::vector<KernelInfo> out;
+  for (const KernelEntry& e : Registry()) out.push_back({e.name, e.family, e.dtypes, e.description});
+  return out;
+}
+
+}  // namespace attnkit

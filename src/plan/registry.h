@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel registry: one entry per kernel. The planner, the tests, the
+// benchmarks and `attnkit check` all iterate it, so adding a kernel is its body
+// plus one entry in registry.cc.
+#ifndef ATTNKIT_PLAN_REGISTRY_H_
+#define ATTNKIT_PLAN_REGISTRY_H_
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnkit/plan.h"
+#include "src/plan/plan_impl.h"
+
+namespace attnkit {
+
+struct KernelEntry {
+  const char* name;         // family_direction_dtypes_accumulator[_isa]
+  const char* family;
+  std::vector<DType> dtypes;  // accepted q/k/v dtypes
+  const char* description;
+  bool is_reference;        // the fp64 oracle: never chosen automatically
+  // "" if the entry can run this problem, else why not.
+  std::string (*why_unsupported)(const AttentionSpec&, const AttentionShape&);
+  // Fills the kernel-specific part of `plan` (tiles, partition, workspace).
+  void (*plan)(PlanImpl& plan, const PlanOptions& options);
+  void (*run)(const PlanImpl& plan, const AttentionTensors& t, std::span<std::byte> workspace);
+};
+
+const std::vector<KernelEntry>& Registry();
+const KernelEntry* FindKernel(const std::string& name);  // nullptr if unknown
+
+// Family entry points (src/plan/dense_plan.cc, src/plan/reference_kernel.cc).
+void PlanDense(PlanImpl& plan, const PlanOptions& options);
+void RunDense(const PlanImpl& plan, const AttentionTensors& t, std::span<std::byte> workspace);
+void PlanReference(PlanImpl& plan, const PlanOptions& options);
+void RunReference(const PlanImpl& plan, const AttentionTensors& t, std::span<std::byte> workspace);
+
+}  // namespace attnkit
+
+#endif  // ATTNKIT_PLAN_REGISTRY_H_

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// The online-softmax primitive (per-target Highway code), shared by every
+// softmax family. One row of a query tile carries the state
+//   m = running max of the logits seen so far (-inf before any visible key),
+//   l = sum_j exp(s_j - m)                     (0 before any visible key),
+//   acc = sum_j exp(s_j - m) v_j               (kept by the caller, unnormalised).
+// A new tile of logits s_1..s_n updates it as
+//   m' = max(m, max_j s_j),  alpha = exp(m - m'),  p_j = exp(s_j - m'),
+//   l' = alpha l + sum_j p_j,  acc' = alpha acc + sum_j p_j v_j.
+// The final row is O = acc / l and LSE = m + log(l) (FlashAttention-2's
+// deferred normalisation). A row that never saw a visible key keeps m = -inf,
+// l = 0 and gets O = 0, LSE = -inf. exp is evaluated as exp2((s - m) log2 e).
+// Merging two finished states is in src/common/state.cc (attnkit::Merge).
+
+#if defined(ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_
+#undef ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_
+#else
+#define ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "hwy/highway.h"
+#include "src/simd/exp-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attnkit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// max of s[0, n); n is a multiple of Lanes.
+HWY_INLINE float RowMax(const float* HWY_RESTRICT s, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto m = hn::Set(d, -std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < n; i += N) m = hn::Max(m, hn::LoadU(d, s + i));
+  return hn::GetLane(hn::MaxOfLanes(d, m));
+}
+
+// s[i] <- exp(s[i] - row_max) for i < n (a multiple of Lanes); returns the sum.
+HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float row_max) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  // (s - max) first: exact for logits near the max (Sterbenz), so huge logits
+  // lose no accuracy in the rows that matter; then scale to base 2.
+  const auto log2e = hn::Set(d, kLog2e);
+  const auto vmax = hn::Set(d, row_max);
+  auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);  // two chains hide the add latency
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto p0 = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i), vmax), log2e));
+    const auto p1 = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i + N), vmax), log2e));
+    hn::StoreU(p0, d, s + i);
+    hn::StoreU(p1, d, s + i + N);
+    sum0 = hn::Add(sum0, p0);
+    sum1 = hn::Add(sum1, p1);
+  }
+  for (; i < n; i += N) {
+    const auto p = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i), vmax), log2e));
+    hn::StoreU(p, d, s + i);
+    sum0 = hn::Add(sum0, p);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
+}
+
+// x[i] *= a for i < n (a multiple of Lanes).
+HWY_INLINE void ScaleRow(float* HWY_RESTRICT x, size_t n, float a) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto va = hn::Set(d, a);
+  for (size_t i = 0; i < n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), va), d, x + i);
+}
+
+// One online-softmax step for one row: `s` holds the row's logits for a tile
+// (n a multiple of Lanes, padding columns at -inf) and is overwritten with the
+// probabilities p_j. Updates (m, l) and returns alpha, the factor by which the
+// caller must scale the row's accumulator before adding p·V.
+HWY_INLINE float OnlineSoftmaxRow(float* HWY_RESTRICT s, size_t n, float& m, float& l) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const float tile_max = RowMax(s, n);
+  const float m_new = tile_max > m ? tile_max : m;
+  if (m_new == kNegInf) {  // nothing visible yet: p = 0, state unchanged
+    const hn::ScalableTag<float> d;
+    for (size_t i = 0; i < n; i += hn::Lanes(d)) hn::StoreU(hn::Zero(d), d, s + i);
+    return 1.0f;
+  }
+  const float alpha = (m == kNegInf) ? 0.0f : std::exp2((m - m_new) * kLog2e);
+  const float sum = ExpSubtractMaxInPlace(s, n, m_new);
+  l = alpha * l + sum;
+  m = m_new;
+  return alpha;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace attnkit
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_
