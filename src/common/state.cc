@@ -36,14 +36,19 @@ void Merge(const StateView& acc, const StateView& other) {
   }
 }
 
-AttentionState::AttentionState(int64_t rows, int64_t dim)
-    : rows_(rows),
-      dim_(dim),
-      o_(static_cast<size_t>(rows * dim), 0.0f),
-      lse_(static_cast<size_t>(rows), -std::numeric_limits<float>::infinity()) {
+namespace {
+int64_t CheckedRows(int64_t rows, int64_t dim) {
   ATTNKIT_CHECK(rows >= 0 && dim >= 1, "AttentionState: need rows >= 0 and dim >= 1, got rows=",
                 rows, " dim=", dim);
+  return rows;
 }
+}  // namespace
+
+AttentionState::AttentionState(int64_t rows, int64_t dim)
+    : rows_(CheckedRows(rows, dim)),
+      dim_(dim),
+      o_(static_cast<size_t>(rows * dim), 0.0f),
+      lse_(static_cast<size_t>(rows), -std::numeric_limits<float>::infinity()) {}
 
 StateView AttentionState::view() { return StateView{o_.data(), lse_.data(), rows_, dim_, dim_}; }
 

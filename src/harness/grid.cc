@@ -191,7 +191,46 @@ std::vector<Case> DefaultGrid() {
     }
   }
 
-  // 11. Two threads on a third of everything above (results must not change).
+  // 11. Random combinations of everything above (fixed seed): interactions
+  // that the structured sub-grids do not pair up.
+  uint64_t state = 0x5eed;
+  auto pick = [&](uint64_t n) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % n;
+  };
+  for (int i = 0; i < 120; ++i) {
+    const int64_t sizes[] = {1, 2, 5, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 257};
+    const int64_t dims[] = {1, 3, 8, 16, 24, 32, 40, 64, 80, 96, 128, 160, 256};
+    const int64_t ratios[] = {1, 2, 3, 4, 8};
+    const int64_t hkv = 1 + static_cast<int64_t>(pick(3)), ratio = ratios[pick(5)];
+    Case c = Base(hkv * ratio, hkv, sizes[pick(16)], sizes[pick(16)], dims[pick(13)], dims[pick(13)]);
+    c.batch = 1 + static_cast<int64_t>(pick(3));
+    c.spec.mask.causal = pick(2) == 0;
+    if (pick(3) == 0) c.spec.mask.window_left = static_cast<int64_t>(pick(40));
+    if (pick(4) == 0) c.spec.mask.window_right = static_cast<int64_t>(pick(40));
+    if (pick(4) == 0) c.spec.softcap = 1.0f + static_cast<float>(pick(50));
+    c.spec.alibi = pick(4) == 0;
+    c.spec.has_sinks = pick(4) == 0;
+    c.spec.has_bias = pick(5) == 0;
+    c.bias_heads = pick(2) == 0;
+    c.bias_rows = pick(2) == 0;
+    const DType dtypes[] = {DType::kF32, DType::kBF16, DType::kF16};
+    c.dtype = dtypes[pick(3)];
+    c.out_dtype = pick(4) == 0 ? dtypes[pick(3)] : DType::kF32;
+    c.layout = pick(2) == 0 ? Layout::kBHND : Layout::kBNHD;
+    c.row_padding = pick(4) == 0 ? 5 : 0;
+    if (pick(3) == 0) {
+      c.block_q = 1 + static_cast<int64_t>(pick(40));
+      c.block_k = 16 * (1 + static_cast<int64_t>(pick(6)));
+    }
+    if (pick(5) == 0 && !c.spec.has_bias) {  // varlen with the same per-sequence sizes, plus empties
+      c.varlen_q = {c.seqlen_q, 0, static_cast<int64_t>(pick(70)), 1};
+      c.varlen_k = {c.seqlen_k, static_cast<int64_t>(pick(3)), static_cast<int64_t>(pick(70)), 0};
+    }
+    add(c);
+  }
+
+  // 12. Two threads on a third of everything above (results must not change).
   const size_t n = g.size();
   for (size_t i = 0; i < n; i += 3) {
     Case c = g[i];

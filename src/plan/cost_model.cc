@@ -74,11 +74,18 @@ std::vector<TileCandidate> RankDenseTiles(const PlanImpl& p) {
     max_nq = std::max(max_nq, s.nq);
     max_nk = std::max(max_nk, s.nk);
   }
+  // Very large head dims need the smallest tiles to stay within L2.
+  const bool huge_dims = p.spec.head_dim_qk + p.spec.head_dim_v > 512;
+  std::vector<int64_t> bqs = {16, 32, 64, 128, 256}, bks = {32, 64, 128, 256, 512};
+  if (huge_dims) {
+    bqs.insert(bqs.begin(), 8);
+    bks.insert(bks.begin(), 16);
+  }
   std::vector<TileCandidate> out;
-  for (int64_t bq : {16, 32, 64, 128, 256}) {
-    if (bq > 16 && bq / 2 >= max_nq) continue;  // a smaller tile already covers every sequence
-    for (int64_t bk : {32, 64, 128, 256, 512}) {
-      if (bk > 32 && bk / 2 >= max_nk) continue;
+  for (int64_t bq : bqs) {
+    if (bq > bqs[0] && bq / 2 >= max_nq) continue;  // a smaller tile already covers every sequence
+    for (int64_t bk : bks) {
+      if (bk > bks[0] && bk / 2 >= max_nk) continue;
       out.push_back(EstimateDenseTiles(p, bq, bk));
     }
   }

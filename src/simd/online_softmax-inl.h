@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // The online-softmax primitive (per-target Highway code), shared by every
-// softmax family. One row of a query tile carries the state
+// softmax family. Logits are in base-2 units (natural logits times log2 e,
+// folded into the query scale by the kernels), so every exp is one Exp2.
+// One row of a query tile carries the state
 //   m = running max of the logits seen so far (-inf before any visible key),
 //   l = sum_j exp(s_j - m)                     (0 before any visible key),
 //   acc = sum_j exp(s_j - m) v_j               (kept by the caller, unnormalised).
 // A new tile of logits s_1..s_n updates it as
 //   m' = max(m, max_j s_j),  alpha = exp(m - m'),  p_j = exp(s_j - m'),
 //   l' = alpha l + sum_j p_j,  acc' = alpha acc + sum_j p_j v_j.
-// The final row is O = acc / l and LSE = m + log(l) (FlashAttention-2's
-// deferred normalisation). A row that never saw a visible key keeps m = -inf,
-// l = 0 and gets O = 0, LSE = -inf. exp is evaluated as exp2((s - m) log2 e).
+// with exp(x) meaning 2^x. The final row is O = acc / l and, back in natural
+// units, LSE = (m + log2 l) ln 2 (FlashAttention-2's deferred normalisation).
+// A row that never saw a visible key keeps m = -inf, l = 0 and gets O = 0,
+// LSE = -inf.
 // Merging two finished states is in src/common/state.cc (attnkit::Merge).
 
 #if defined(ATTNKIT_SIMD_ONLINE_SOFTMAX_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -40,26 +43,25 @@ HWY_INLINE float RowMax(const float* HWY_RESTRICT s, size_t n) {
   return hn::GetLane(hn::MaxOfLanes(d, m));
 }
 
-// s[i] <- exp(s[i] - row_max) for i < n (a multiple of Lanes); returns the sum.
+// s[i] <- 2^(s[i] - row_max) for i < n (a multiple of Lanes); returns the sum.
+// s - max is exact for logits near the max (Sterbenz), so huge logits lose no
+// accuracy in the entries that carry the weight.
 HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float row_max) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
-  // (s - max) first: exact for logits near the max (Sterbenz), so huge logits
-  // lose no accuracy in the rows that matter; then scale to base 2.
-  const auto log2e = hn::Set(d, kLog2e);
   const auto vmax = hn::Set(d, row_max);
   auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);  // two chains hide the add latency
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto p0 = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i), vmax), log2e));
-    const auto p1 = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i + N), vmax), log2e));
+    const auto p0 = Exp2(d, hn::Sub(hn::LoadU(d, s + i), vmax));
+    const auto p1 = Exp2(d, hn::Sub(hn::LoadU(d, s + i + N), vmax));
     hn::StoreU(p0, d, s + i);
     hn::StoreU(p1, d, s + i + N);
     sum0 = hn::Add(sum0, p0);
     sum1 = hn::Add(sum1, p1);
   }
   for (; i < n; i += N) {
-    const auto p = Exp2(d, hn::Mul(hn::Sub(hn::LoadU(d, s + i), vmax), log2e));
+    const auto p = Exp2(d, hn::Sub(hn::LoadU(d, s + i), vmax));
     hn::StoreU(p, d, s + i);
     sum0 = hn::Add(sum0, p);
   }
@@ -87,7 +89,7 @@ HWY_INLINE float OnlineSoftmaxRow(float* HWY_RESTRICT s, size_t n, float& m, flo
     for (size_t i = 0; i < n; i += hn::Lanes(d)) hn::StoreU(hn::Zero(d), d, s + i);
     return 1.0f;
   }
-  const float alpha = (m == kNegInf) ? 0.0f : std::exp2((m - m_new) * kLog2e);
+  const float alpha = (m == kNegInf) ? 0.0f : std::exp2(m - m_new);
   const float sum = ExpSubtractMaxInPlace(s, n, m_new);
   l = alpha * l + sum;
   m = m_new;

@@ -3,7 +3,8 @@
 // code, included by dense.cc once per target). See dense.h for the phases.
 //
 // Per work item (sequence s, query head h, query tile of block_q rows):
-//   Qs  = scale * Q[rows]                        [block_q x Dqk] f32
+//   Qs  = scale * log2(e) * Q[rows]              [block_q x Dqk] f32, so logits
+//                                                are in base-2 units (one exp2 each)
 //   for each key tile J that the mask leaves (partly) visible:
 //     S   = Qs · K^T_J                           [block_q x block_k]
 //     S   = modifiers(S)                         soft-cap, ALiBi, bias
@@ -117,7 +118,7 @@ void StoreOutputRow(const DenseArgs& a, const Sequence& s, int64_t head, int64_t
   if (a.lse.data != nullptr) {
     float* lse = static_cast<float*>(a.lse.data) + s.batch_index * a.lse.strides[0] +
                  head * a.lse.strides[1] + (s.q_offset + row) * a.lse.strides[2];
-    *lse = empty ? kNegInf : m + std::log(l);
+    *lse = empty ? kNegInf : (m + std::log2(l)) * kLn2;  // back to natural units
   }
 }
 
@@ -137,13 +138,14 @@ void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratc
   float* HWY_RESTRICT l = m + bq + kPad;        // [bq]
 
   for (size_t r = 0; r < rows; ++r) {
-    ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + i0 + r), dqk, a.scale,
-                    qs + r * ldq);
+    ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + i0 + r), dqk,
+                    a.scale * kLog2e, qs + r * ldq);
   }
   // A learned sink is a virtual key with logit sink[h] and value 0: it starts
   // the running state at m = sink, l = exp(sink - m) = 1.
   const bool has_sink = a.sinks.data != nullptr;
-  const float sink = has_sink ? LoadAsF32(a.sinks.data, a.sinks.dtype, h * a.sinks.strides[0]) : kNegInf;
+  const float sink =
+      has_sink ? kLog2e * LoadAsF32(a.sinks.data, a.sinks.dtype, h * a.sinks.strides[0]) : kNegInf;
   std::fill(m, m + rows, sink);
   std::fill(l, l + rows, has_sink ? 1.0f : 0.0f);
   std::fill(acc, acc + rows * dvp, 0.0f);

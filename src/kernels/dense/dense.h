@@ -55,8 +55,8 @@ struct DenseArgs {
   const Sequence* seqs = nullptr;
   int64_t hq = 0, hkv = 0, group = 1;  // group = Hq / Hkv
   int64_t dqk = 0, dv = 0, dv_pad = 0;
-  float scale = 1.0f;
-  float softcap = 0.0f;                // 0 = off
+  float scale = 1.0f;                  // softmax scale (natural units)
+  float softcap = 0.0f;                // 0 = off; natural units
   const float* alibi_slopes = nullptr;  // [Hq], or nullptr = off
   int64_t window_left = kUnbounded;    // key j visible iff p - left <= j <= p + right
   int64_t window_right = kUnbounded;   // causality already folded in

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Score modifiers of the dense kernel (per-target Highway code): each one is a
 // small struct that rewrites one row of a logits tile in place, in the order
-// fixed by AttentionSpec (soft-cap, ALiBi, bias). Adding a modifier is one
+// fixed by AttentionSpec (soft-cap, ALiBi, bias). Logits here are in base-2
+// units (natural logits times log2 e), so each modifier scales its constants. Adding a modifier is one
 // struct satisfying `ScoreModifier` plus one entry in `ApplyScoreModifiers`.
 // Masking is not a modifier: it is structural (tile skipping + row bounds).
 
@@ -20,6 +21,7 @@
 #include "hwy/highway.h"
 #include "src/kernels/dense/dense.h"
 #include "src/simd/convert-inl.h"
+#include "src/simd/exp-inl.h"
 #include "src/simd/storage_types.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -45,14 +47,15 @@ concept ScoreModifier = requires(const DenseArgs& a, const RowContext& ctx, floa
   M::Apply(a, ctx, s);
 };
 
-// s = c * tanh(s / c) (Gemma-2). Applied to the padded width too: harmless,
-// the padding is set to -inf afterwards.
+// s = c * tanh(s / c) (Gemma-2); in base 2 the cap is c log2 e. Applied to the
+// padded width too: harmless, the padding is set to -inf afterwards.
 struct Softcap {
   static bool Enabled(const DenseArgs& a) { return a.softcap > 0.0f; }
   static void Apply(const DenseArgs& a, const RowContext& ctx, float* HWY_RESTRICT s) {
     const hn::ScalableTag<float> d;
     const size_t N = hn::Lanes(d);
-    const auto cap = hn::Set(d, a.softcap), inv_cap = hn::Set(d, 1.0f / a.softcap);
+    const float cap2 = a.softcap * kLog2e;
+    const auto cap = hn::Set(d, cap2), inv_cap = hn::Set(d, 1.0f / cap2);
     for (size_t c = 0; c < ctx.width; c += N) {
       const auto x = hn::Mul(hn::LoadU(d, s + c), inv_cap);
       hn::StoreU(hn::Mul(cap, hn::Tanh(d, x)), d, s + c);
@@ -67,7 +70,7 @@ struct Alibi {
   static void Apply(const DenseArgs& a, const RowContext& ctx, float* HWY_RESTRICT s) {
     const hn::ScalableTag<float> d;
     const size_t N = hn::Lanes(d);
-    const auto slope = hn::Set(d, a.alibi_slopes[ctx.head]);
+    const auto slope = hn::Set(d, a.alibi_slopes[ctx.head] * kLog2e);
     const auto pos = hn::Set(d, static_cast<float>(ctx.pos));
     for (size_t c = 0; c < ctx.width; c += N) {
       const auto j = hn::Iota(d, static_cast<float>(ctx.j0 + static_cast<int64_t>(c)));
@@ -90,11 +93,12 @@ struct AdditiveBias {
       const T* HWY_RESTRICT src = static_cast<const T*>(t.data) + off;
       const hn::ScalableTag<float> d;
       const size_t N = hn::Lanes(d);
+      const auto log2e = hn::Set(d, kLog2e);
       size_t c = 0;
       for (; c + N <= ctx.cols; c += N) {
-        hn::StoreU(hn::Add(hn::LoadU(d, s + c), LoadF32(d, src + c)), d, s + c);
+        hn::StoreU(hn::MulAdd(LoadF32(d, src + c), log2e, hn::LoadU(d, s + c)), d, s + c);
       }
-      for (; c < ctx.cols; ++c) s[c] += ToF32(src[c]);
+      for (; c < ctx.cols; ++c) s[c] += ToF32(src[c]) * kLog2e;
     });
   }
 };

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test suite, as CI runs it (.ci/run calls this unchanged):
+#   1. set-up (missing Debian packages, release build),
+#   2. ctest on the release build, then `attnkit check` (the CLI correctness grid),
+#   3. the same ctest under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+start=$(date +%s)
+
+scripts/setup.sh
+echo "== ctest (release)"
+ctest --preset release -j "$JOBS"
+echo "== attnkit check"
+build/release/attnkit check --format csv > build/release/check.csv
+tail -n +2 build/release/check.csv | awk -F, 'END { print NR " cases passed" }'
+
+echo "== ctest (asan + ubsan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$JOBS"
+ctest --preset asan -j "$JOBS"
+
+echo "== all tests passed in $(( $(date +%s) - start ))s"
