@@ -6,6 +6,7 @@
 #define ATTNKIT_HARNESS_CASES_H_
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ struct Case {
 
   bool is_varlen() const { return !varlen_q.empty(); }
   AttentionShape Shape() const;
+  // GoogleTest prints parameters with this.
+  friend void PrintTo(const Case& c, std::ostream* os) { *os << c.ToString(); }
   std::string ToString() const;  // one line, all parameters that differ from defaults
   double DenseFlops() const;      // 2 B Hq Nq Nk (Dqk + Dv): full KV, as FlashAttention counts
   double EffectiveFlops() const;  // the same over visible (query, key) pairs only

@@ -3,18 +3,36 @@
 #include "src/plan/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace attnkit {
 namespace {
 
-// Machine constants of the model, per thread. Deliberately simple: the model
-// ranks tilings, it does not predict absolute times.
+// Machine constants of the model, in cycles of one core. The model ranks
+// tilings; it does not predict absolute times (docs/benchmarks.md has those).
 constexpr double kClockHz = 3.0e9;
-constexpr double kGemmEfficiency = 0.7;  // of 2 FMA ports, for the 4 x kNv micro-kernels
-constexpr double kOpsPerExpVector = 24;  // max, subtract, scale, exp2 (~11), sum, store
-constexpr double kTileOverheadSec = 40e-9;  // loop setup, row-state bookkeeping per tile
-constexpr double kPackSecPerElem = 0.5e-9;  // scalar transpose + convert
+constexpr double kFmaPorts = 2;
+constexpr double kSoftmaxOpsPerVector = 15;  // max, subtract, exp2 (12), sum
+constexpr double kRowOverheadCycles = 40;    // per row per tile: reductions, rescale, stats
+constexpr double kTileOverheadCycles = 300;  // per tile: loop set-up, mask classification
+constexpr double kPackCyclesPerElem = 1.0;   // scalar transpose + convert of K (and V)
+constexpr double kL2MissPenalty = 1.6;       // working set beyond L2: operands from L3
+// A product whose streamed operand (the K^T or V tile) does not stay in L1 is
+// re-read from L2 for every 4-row block: measured ~1.45x slower on AVX-512.
+constexpr double kL1MissPenalty = 1.45;
+
+// Cycles of TileGemm on rows x depth x cols (see src/simd/tile_gemm-inl.h):
+// full 4 x kNv blocks run at the FMA roof; column-tail blocks of one vector
+// are bound by their 4 + 1 loads per 4 FMAs; row tails pay for a full block.
+double GemmCycles(double rows, double depth, double cols, double lanes) {
+  const double nv = lanes >= 16 ? 4 : 2;
+  const double vecs = std::ceil(cols / lanes);
+  const double full = std::floor(vecs / nv), tail = vecs - full * nv;
+  const double row_blocks = std::ceil(rows / 4);
+  const double per_k = full * (4 * nv / kFmaPorts) + tail * 2.5;
+  return row_blocks * depth * per_k;
+}
 
 }  // namespace
 
@@ -36,8 +54,6 @@ int64_t VisitedKeyTiles(const PlanImpl& p, int64_t nq, int64_t nk, int64_t i0, i
 
 TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
   const double lanes = LanesOfTarget(p.fns.target ? p.fns.target : "");
-  const double gemm_rate = lanes * 2 /*ports*/ * 2 /*flops per FMA*/ * kClockHz * kGemmEfficiency;
-  const double exp_rate = lanes * kClockHz / kOpsPerExpVector;
   const int64_t dqk = p.spec.head_dim_qk, dvp = p.dv_pad;
   const int64_t ldq = dense::RoundUp(dqk, dense::kPad);
 
@@ -46,22 +62,26 @@ TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
   c.block_k = bk;
   c.working_set = 4 * (bq * (ldq + bk + dvp) + bk * (dqk + dvp));
   c.fits_l2 = c.working_set <= p.cpu.l2_bytes * 3 / 4;
-  const double cache_penalty = c.fits_l2 ? 1.0 : 1.6;
+  const double cache_penalty = c.fits_l2 ? 1.0 : kL2MissPenalty;
+  const double l1 = static_cast<double>(p.cpu.l1d_bytes) * 0.75;
+  const double qk_penalty = 4.0 * dqk * bk > l1 ? kL1MissPenalty : 1.0;
+  const double pv_penalty = 4.0 * bk * dvp > l1 ? kL1MissPenalty : 1.0;
 
   double total = 0, longest = 0, pack = 0;
   for (const dense::Sequence& s : p.seqs) {
     for (int64_t i0 = 0; i0 < s.nq; i0 += bq) {
-      const int64_t rows = std::min(bq, s.nq - i0);
-      const double rows_eff = static_cast<double>(dense::RoundUp(rows, 4));
-      const double tiles = static_cast<double>(VisitedKeyTiles(p, s.nq, s.nk, i0, rows, bk));
-      const double per_tile = cache_penalty * 2.0 * rows_eff * bk * (dqk + dvp) / gemm_rate +
-                              rows_eff * bk / exp_rate + kTileOverheadSec;
-      const double item = tiles * per_tile + rows * (dqk + dvp) / exp_rate;
+      const double rows = static_cast<double>(std::min(bq, s.nq - i0));
+      const double tiles = static_cast<double>(VisitedKeyTiles(p, s.nq, s.nk, i0, std::min(bq, s.nq - i0), bk));
+      const double per_tile = cache_penalty * (qk_penalty * GemmCycles(rows, dqk, bk, lanes) +
+                                               pv_penalty * GemmCycles(rows, bk, dvp, lanes)) +
+                              rows * bk / lanes * kSoftmaxOpsPerVector / kFmaPorts +
+                              rows * kRowOverheadCycles + kTileOverheadCycles;
+      const double item = (tiles * per_tile + rows * (dqk + dvp) / lanes * 2) / kClockHz;
       total += item * static_cast<double>(p.spec.num_q_heads);
       longest = std::max(longest, item);
     }
     pack += static_cast<double>(p.spec.num_kv_heads * dense::RoundUp(s.nk, bk) * (dqk + dvp)) *
-            kPackSecPerElem;
+            kPackCyclesPerElem / kClockHz;
   }
   const double threads = std::max(1, p.num_threads);
   c.est_ms = 1e3 * (std::max(total / threads, longest) + pack / threads);

@@ -34,8 +34,10 @@ void CheckTensor(const char* name, const TensorView& t, int rank,
                 t.strides[rank - 1]);
 }
 
-// Outputs must not alias themselves: every axis longer than 1 needs a stride.
+// Outputs must not alias themselves: every axis longer than 1 needs a stride
+// (an output with no elements cannot overlap).
 void CheckWritable(const char* name, const TensorView& t) {
+  if (t.numel() == 0) return;
   for (int d = 0; d < t.rank; ++d) {
     ATTNKIT_CHECK(t.shape[d] <= 1 || t.strides[d] > 0, "output tensor '", name,
                   "' has stride 0 on axis ", d, " of size ", t.shape[d],

@@ -76,24 +76,42 @@ HWY_INLINE void ScaleRow(float* HWY_RESTRICT x, size_t n, float a) {
   for (size_t i = 0; i < n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), va), d, x + i);
 }
 
-// One online-softmax step for one row: `s` holds the row's logits for a tile
-// (n a multiple of Lanes, padding columns at -inf) and is overwritten with the
-// probabilities p_j. Updates (m, l) and returns alpha, the factor by which the
-// caller must scale the row's accumulator before adding p·V.
-HWY_INLINE float OnlineSoftmaxRow(float* HWY_RESTRICT s, size_t n, float& m, float& l) {
+// One online-softmax step for a whole tile: rows r < `rows` of `s` (row
+// stride `ld`, `width` columns, a multiple of Lanes, padding at -inf). The
+// per-row scalar work (new max, rescale
+// factor) vectorised across rows: alpha[r] receives the factor for row r's
+// accumulator. m, l and alpha hold at least RoundUp(rows, Lanes) floats.
+HWY_INLINE void OnlineSoftmaxTile(float* HWY_RESTRICT s, size_t rows, size_t ld, size_t width,
+                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
+                                  float* HWY_RESTRICT alpha) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  const float tile_max = RowMax(s, n);
-  const float m_new = tile_max > m ? tile_max : m;
-  if (m_new == kNegInf) {  // nothing visible yet: p = 0, state unchanged
-    const hn::ScalableTag<float> d;
-    for (size_t i = 0; i < n; i += hn::Lanes(d)) hn::StoreU(hn::Zero(d), d, s + i);
-    return 1.0f;
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  // Pass 1: new row maxima (alpha temporarily holds them).
+  for (size_t r = 0; r < rows; ++r) {
+    const float tile_max = RowMax(s + r * ld, width);
+    alpha[r] = tile_max > m[r] ? tile_max : m[r];
   }
-  const float alpha = (m == kNegInf) ? 0.0f : std::exp2(m - m_new);
-  const float sum = ExpSubtractMaxInPlace(s, n, m_new);
-  l = alpha * l + sum;
-  m = m_new;
-  return alpha;
+  for (size_t r = rows; r % N != 0; ++r) alpha[r] = m[r];  // lanes past the last row
+  // Pass 2, vectorised over rows: alpha = 2^(m_old - m_new), or 1 for rows
+  // that still saw nothing (their state stays m = -inf, l = 0).
+  const auto neg_inf = hn::Set(d, kNegInf);
+  for (size_t r = 0; r < rows; r += N) {
+    const auto m_old = hn::LoadU(d, m + r), m_new = hn::LoadU(d, alpha + r);
+    const auto nothing = hn::Eq(m_new, neg_inf);
+    const auto a = hn::IfThenElse(nothing, hn::Set(d, 1.0f), Exp2(d, hn::Sub(m_old, m_new)));
+    hn::StoreU(m_new, d, m + r);
+    hn::StoreU(a, d, alpha + r);
+  }
+  // Pass 3: probabilities and row sums.
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = s + r * ld;
+    if (m[r] == kNegInf) {
+      for (size_t i = 0; i < width; i += N) hn::StoreU(hn::Zero(d), d, row + i);
+      continue;
+    }
+    l[r] = alpha[r] * l[r] + ExpSubtractMaxInPlace(row, width, m[r]);
+  }
 }
 
 }  // namespace HWY_NAMESPACE

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of the SIMD primitives on every compiled Highway target: Exp2
-// accuracy and special values, the online-softmax row step, and the tile
+// accuracy and special values, the online-softmax tile step, and the tile
 // micro-kernels against a plain triple loop.
 #include <cmath>
 #include <limits>
@@ -49,33 +49,39 @@ void TestExp2() {
   }
 }
 
-void TestOnlineSoftmaxRow() {
-  constexpr size_t n = 64;
-  std::vector<float> a(n), b(n);
+void TestOnlineSoftmaxTile() {
+  // Three rows, two tiles of 64 logits each: row 0 regular (one masked key),
+  // row 1 masked in the first tile only, row 2 masked everywhere.
+  constexpr size_t n = 64, rows = 3;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  std::vector<float> t1(rows * n), t2(rows * n);
   for (size_t i = 0; i < n; ++i) {
-    a[i] = std::sin(0.37f * i) * 5.0f;
-    b[i] = std::cos(0.11f * i) * 7.0f + 3.0f;
+    t1[i] = std::sin(0.37f * i) * 5.0f;
+    t2[i] = std::cos(0.11f * i) * 7.0f + 3.0f;
+    t1[n + i] = kNegInf;
+    t2[n + i] = std::sin(0.5f * i);
+    t1[2 * n + i] = t2[2 * n + i] = kNegInf;
   }
-  a[5] = -std::numeric_limits<float>::infinity();  // a masked key
-  // Reference: softmax normaliser over both tiles at once.
-  double mx = -1e300, sum = 0;
-  for (size_t i = 0; i < n; ++i) mx = std::max({mx, double(a[i]), double(b[i])});
-  for (size_t i = 0; i < n; ++i) sum += std::exp2(a[i] - mx) + std::exp2(b[i] - mx);  // base 2
-  float m = -std::numeric_limits<float>::infinity(), l = 0;
-  std::vector<float> pa = a, pb = b;
-  const float alpha0 = OnlineSoftmaxRow(pa.data(), n, m, l);
-  EXPECT_EQ(alpha0, 0.0f) << "first tile: old state is empty";
-  EXPECT_EQ(pa[5], 0.0f);
-  const float alpha1 = OnlineSoftmaxRow(pb.data(), n, m, l);
-  EXPECT_NEAR(alpha1, std::exp2(*std::max_element(a.begin(), a.end()) - m), 1e-6);
-  EXPECT_NEAR(m + std::log2(l), mx + std::log2(sum), 1e-5);
-  // A row with nothing visible keeps the empty state and yields p = 0.
-  std::vector<float> masked(n, -std::numeric_limits<float>::infinity());
-  float m2 = -std::numeric_limits<float>::infinity(), l2 = 0;
-  OnlineSoftmaxRow(masked.data(), n, m2, l2);
-  EXPECT_EQ(l2, 0.0f);
-  EXPECT_EQ(masked[0], 0.0f);
-  EXPECT_TRUE(std::isinf(m2));
+  t1[5] = kNegInf;
+  const std::vector<float> s1 = t1, s2 = t2;
+  std::vector<float> m(16, kNegInf), l(16, 0.0f), alpha(16, 0.0f);
+  OnlineSoftmaxTile(t1.data(), rows, n, n, m.data(), l.data(), alpha.data());
+  EXPECT_EQ(alpha[0], 0.0f) << "first tile: the old state is empty";
+  EXPECT_EQ(t1[5], 0.0f) << "masked key gets probability exactly 0";
+  EXPECT_EQ(t1[n], 0.0f);
+  OnlineSoftmaxTile(t2.data(), rows, n, n, m.data(), l.data(), alpha.data());
+  const float max_a = *std::max_element(s1.begin(), s1.begin() + n);
+  EXPECT_NEAR(alpha[0], std::exp2(max_a - m[0]), 1e-6);
+  for (size_t r = 0; r < 2; ++r) {  // base-2 log-sum-exp over both tiles
+    double mx = -1e300, sum = 0;
+    for (size_t i = 0; i < n; ++i) mx = std::max({mx, double(s1[r * n + i]), double(s2[r * n + i])});
+    for (size_t i = 0; i < n; ++i) sum += std::exp2(s1[r * n + i] - mx) + std::exp2(s2[r * n + i] - mx);
+    EXPECT_NEAR(m[r] + std::log2(l[r]), mx + std::log2(sum), 1e-5) << "row " << r;
+  }
+  EXPECT_TRUE(std::isinf(m[2]) && m[2] < 0) << "a row with nothing visible keeps m = -inf";
+  EXPECT_EQ(l[2], 0.0f);
+  EXPECT_EQ(alpha[2], 1.0f);
+  EXPECT_EQ(t2[2 * n], 0.0f);
 }
 
 void TestTileGemm() {
@@ -108,7 +114,7 @@ HWY_AFTER_NAMESPACE();
 namespace attnkit {
 HWY_BEFORE_TEST(SimdTest);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestExp2);
-HWY_EXPORT_AND_TEST_P(SimdTest, TestOnlineSoftmaxRow);
+HWY_EXPORT_AND_TEST_P(SimdTest, TestOnlineSoftmaxTile);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestTileGemm);
 }  // namespace attnkit
 #endif

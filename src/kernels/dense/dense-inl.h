@@ -134,8 +134,10 @@ void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratc
   float* HWY_RESTRICT qs = scratch;             // [bq x ldq]
   float* HWY_RESTRICT st = qs + bq * ldq;       // [bq x bk] logits, then probabilities
   float* HWY_RESTRICT acc = st + bq * bk;       // [bq x dvp]
-  float* HWY_RESTRICT m = acc + bq * dvp;       // [bq]
-  float* HWY_RESTRICT l = m + bq + kPad;        // [bq]
+  const int64_t bq_pad = RoundUp(bq, kPad);
+  float* HWY_RESTRICT m = acc + bq * dvp;       // [bq_pad] running max (base 2)
+  float* HWY_RESTRICT l = m + bq_pad;           // [bq_pad] running sum
+  float* HWY_RESTRICT alpha = l + bq_pad;       // [bq_pad] rescale factor of this tile
 
   for (size_t r = 0; r < rows; ++r) {
     ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + i0 + r), dqk,
@@ -146,8 +148,8 @@ void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratc
   const bool has_sink = a.sinks.data != nullptr;
   const float sink =
       has_sink ? kLog2e * LoadAsF32(a.sinks.data, a.sinks.dtype, h * a.sinks.strides[0]) : kNegInf;
-  std::fill(m, m + rows, sink);
-  std::fill(l, l + rows, has_sink ? 1.0f : 0.0f);
+  std::fill(m, m + bq_pad, sink);
+  std::fill(l, l + bq_pad, has_sink ? 1.0f : 0.0f);
   std::fill(acc, acc + rows * dvp, 0.0f);
 
   // Visible keys of the tile's rows: positions pmin..pmax; the union of their
@@ -181,8 +183,10 @@ void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratc
       } else if (cols < ldk) {
         std::fill(srow + cols, srow + ldk, kNegInf);
       }
-      const float alpha = OnlineSoftmaxRow(srow, ldk, m[r], l[r]);
-      if (alpha != 1.0f) ScaleRow(acc + r * dvp, dvp, alpha);
+    }
+    OnlineSoftmaxTile(st, rows, ldk, ldk, m, l, alpha);
+    for (size_t r = 0; r < rows; ++r) {
+      if (alpha[r] != 1.0f) ScaleRow(acc + r * dvp, dvp, alpha[r]);
     }
 
     const float* vt;

@@ -74,9 +74,10 @@ inline int64_t PackedVFloats(int64_t nk, int64_t dv_pad, int64_t block_k) {
   return CeilDiv(nk, block_k) * block_k * dv_pad;
 }
 // Per-worker scratch: Q tile [bq x dqk], logits [bq x bk], accumulator
-// [bq x dv_pad], running max and sum [bq] each.
+// [bq x dv_pad], then running max, running sum and rescale factor per row
+// ([RoundUp(bq, kPad)] each, so row-vectorised loops need no tail).
 inline int64_t ScratchFloats(int64_t block_q, int64_t block_k, int64_t dqk, int64_t dv_pad) {
-  return block_q * (RoundUp(dqk, kPad) + block_k + dv_pad + 2 * kPad);
+  return block_q * (RoundUp(dqk, kPad) + block_k + dv_pad) + 3 * RoundUp(block_q, kPad);
 }
 
 using PackFn = void (*)(const DenseArgs&, const PackItem&);
