@@ -96,10 +96,9 @@ DType ParseType(const Where& w, const std::string& key, const std::string& text)
 }
 
 NamedCase ParseLine(const Where& w, const std::string& line) {
-  static const std::set<std::string> kKeys = {"name", "b",      "hq",     "hkv",
-                                              "nq",   "nk",     "d",      "dqk",
-                                              "dv",   "window", "softcap", "dtype",
-                                              "out_dtype", "varlen"};
+  static const std::set<std::string> kKeys = {"name",    "b",     "hq",        "hkv",   "nq",
+                                              "nk",      "d",     "dqk",       "dv",    "window",
+                                              "softcap", "dtype", "out_dtype", "varlen"};
   static const std::set<std::string> kFlags = {"causal", "alibi", "sinks"};
   std::map<std::string, std::string> kv;
   std::set<std::string> flags;
@@ -110,7 +109,8 @@ NamedCase ParseLine(const Where& w, const std::string& line) {
     if (eq == std::string::npos) {
       if (kKeys.count(tok)) Fail(w, "'", tok, "' needs a value ('", tok, "=...')");
       if (!kFlags.count(tok)) {
-        Fail(w, "unknown flag '", tok, "' (flags: causal, alibi, sinks; keys: name, b, hq, hkv, nq, "
+        Fail(w, "unknown flag '", tok,
+             "' (flags: causal, alibi, sinks; keys: name, b, hq, hkv, nq, "
              "nk, d, dqk, dv, window, softcap, dtype, out_dtype, varlen)");
       }
       if (!flags.insert(tok).second) Fail(w, "flag '", tok, "' given twice");
@@ -119,7 +119,8 @@ NamedCase ParseLine(const Where& w, const std::string& line) {
     const std::string key = tok.substr(0, eq), value = tok.substr(eq + 1);
     if (!kKeys.count(key)) {
       if (kFlags.count(key)) Fail(w, "'", key, "' is a flag and takes no value");
-      Fail(w, "unknown key '", key, "' (keys: name, b, hq, hkv, nq, nk, d, dqk, dv, window, "
+      Fail(w, "unknown key '", key,
+           "' (keys: name, b, hq, hkv, nq, nk, d, dqk, dv, window, "
            "softcap, dtype, out_dtype, varlen; flags: causal, alibi, sinks)");
     }
     if (value.empty()) Fail(w, "'", key, "=' has an empty value");

@@ -99,7 +99,8 @@ TEST(ShapeFile, EveryErrorNamesFileAndLine) {
   // Repeats.
   ExpectError("name=y hq=2 nq=8 d=16 nq=9", "t.txt:1: ", "key 'nq' given twice");
   ExpectError("name=y hq=2 nq=8 d=16 causal causal", "t.txt:1: ", "flag 'causal' given twice");
-  ExpectError(ok + "name=x hq=4 nq=8 d=16", "t.txt:2: ", "duplicate name 'x' (first used on line 1)");
+  ExpectError(ok + "name=x hq=4 nq=8 d=16",
+              "t.txt:2: ", "duplicate name 'x' (first used on line 1)");
   // Bad numbers.
   ExpectError("name=y hq=2 nq=8k d=16", "t.txt:1: ", "'8k' is not an integer");
   ExpectError("name=y hq=2 nq=8 d=1.5", "t.txt:1: ", "'1.5' is not an integer");

@@ -63,7 +63,8 @@ void BenchDense(benchmark::State& state, const harness::Case& c) {
     benchmark::ClobberMemory();
   }
   const double iters = static_cast<double>(state.iterations());
-  state.counters["dense_FLOPs"] = benchmark::Counter(c.DenseFlops() * iters, benchmark::Counter::kIsRate);
+  state.counters["dense_FLOPs"] =
+      benchmark::Counter(c.DenseFlops() * iters, benchmark::Counter::kIsRate);
   state.counters["eff_FLOPs"] =
       benchmark::Counter(c.EffectiveFlops() * iters, benchmark::Counter::kIsRate);
   state.counters["threads"] = c.threads;
@@ -84,7 +85,8 @@ void RegisterAll(int threads) {
                                      std::to_string(d) + (causal ? "/causal/" : "/full/") +
                                      std::string(Name(dtype));
             const harness::Case c = MakeCase(k.name, s, threads);
-            benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { BenchDense(st, c); })
+            benchmark::RegisterBenchmark(name.c_str(),
+                                         [c](benchmark::State& st) { BenchDense(st, c); })
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
           }

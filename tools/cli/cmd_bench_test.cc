@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// In-process smoke test of `attnkit bench` on a tiny shape file: CSV and JSON
+// output are parsed minimally; bad flags are errors.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attnkit/error.h"
+#include "src/baseline/unfused.h"
+#include "tools/cli/commands.h"
+
+namespace attnkit::cli {
+namespace {
+
+// A per-test file: ctest runs the tests of this binary in parallel processes.
+std::string WriteShapes() {
+  const std::string path = testing::TempDir() + "attnkit_bench_smoke_" +
+                           testing::UnitTest::GetInstance()->current_test_info()->name() + ".txt";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  EXPECT_NE(f, nullptr);
+  std::fputs(
+      "# tiny cases for the smoke test\n"
+      "name=tiny/causal hq=4 hkv=2 nq=64 d=32 causal\n"
+      "name=tiny/window-bf16 hq=2 nq=80 nk=96 d=16 window=8,8 dtype=bf16\n",
+      f);
+  std::fclose(f);
+  return path;
+}
+
+// Runs `attnkit <args>` in-process and returns what it printed on stdout.
+std::string Bench(const std::string& args) {
+  CLI::App app;
+  AddBenchCommand(app);
+  testing::internal::CaptureStdout();
+  try {
+    app.parse(args, /*program_name_included=*/false);
+  } catch (...) {
+    testing::internal::GetCapturedStdout();
+    throw;
+  }
+  std::fflush(stdout);
+  return testing::internal::GetCapturedStdout();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+// Splits one CSV line; cells may be "quoted" (with "" for a quote).
+std::vector<std::string> CsvCells(const std::string& line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '"' && quoted && i + 1 < line.size() && line[i + 1] == '"') {
+      cells.back() += '"';
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      cells.emplace_back();
+    } else {
+      cells.back() += c;
+    }
+  }
+  return cells;
+}
+
+TEST(BenchCommand, CsvHasHeaderAndOneRowPerCase) {
+  const std::string path = WriteShapes();
+  const std::string out = Bench("bench --shapes " + path + " --format csv --reps 1 --threads 2");
+  const std::vector<std::string> lines = Lines(out);
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_EQ(lines[0].rfind("name,case,kernel,threads,reps,attnkit_ms,", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind("tiny/causal,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("tiny/window-bf16,", 0), 0u) << lines[2];
+  // 13 columns, none empty; the speedup is a number when OpenBLAS is present.
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> cells = CsvCells(lines[i]);
+    ASSERT_EQ(cells.size(), 13u) << lines[i];
+    EXPECT_GT(std::stod(cells[5]), 0.0);
+    if (baseline::Blas().available) {
+      EXPECT_GT(std::stod(cells[11]), 0.0) << lines[i];
+      EXPECT_LT(std::stod(cells[12]), 1e-4) << "attnkit and the baseline disagree: " << lines[i];
+    }
+  }
+}
+
+TEST(BenchCommand, JsonHasMachineAndResults) {
+  const std::string path = WriteShapes();
+  const std::string out =
+      Bench("bench --shapes " + path + " --format json --reps 1 --filter causal --no-baseline");
+  EXPECT_EQ(out.rfind("{", 0), 0u) << out;
+  EXPECT_NE(out.find("\"machine\": {\"threads\": "), std::string::npos) << out;
+  EXPECT_NE(out.find("\"results\": ["), std::string::npos) << out;
+  EXPECT_NE(out.find("\"name\": \"tiny/causal\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("tiny/window-bf16"), std::string::npos) << "--filter ignored";
+  EXPECT_NE(out.find("\"baseline_ms\": \"-\""), std::string::npos) << "--no-baseline ignored";
+  int depth = 0;  // braces and brackets balance
+  for (char c : out) depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+  EXPECT_EQ(depth, 0);
+}
+
+TEST(BenchCommand, BadFlagsAreErrors) {
+  const std::string path = WriteShapes();
+  EXPECT_THROW(Bench("bench --shapes " + path + " --filter nomatch --reps 1"), Error);
+  EXPECT_THROW(Bench("bench --shapes " + path + " --filter '(' --reps 1"), Error);
+  EXPECT_THROW(Bench("bench --shapes " + path + " --format xml --reps 1"), Error);
+  EXPECT_THROW(Bench("bench --shapes /nonexistent.txt"), Error);
+  EXPECT_THROW(Bench("bench --shapes " + path + " --dtype f8"), Error);
+  EXPECT_THROW(Bench("bench --shapes " + path + " --min-time -1"), Error);
+}
+
+}  // namespace
+}  // namespace attnkit::cli
