@@ -6,9 +6,11 @@
 #include <limits>
 #include <vector>
 
+// clang-format off: foreach_target.h must come first and re-includes this file.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/simd/simd_test.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-target compilation unit of the dense kernel: foreach_target.h re-includes
 // this file once per Highway target; HWY_ONCE then exports the dispatch table.
+// clang-format off: foreach_target.h must come first and re-includes this file.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/kernels/dense/dense.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 
 #include "hwy/highway.h"
 #include "src/kernels/dense/dense-inl.h"
