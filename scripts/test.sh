@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The whole test suite, as CI runs it (.ci/run calls this unchanged):
 #   1. set-up (missing Debian packages, release build),
-#   2. ctest on the release build, then `attnkit check` (the CLI correctness grid),
+#   2. ctest on the release build, then `attnkit check` (the CLI correctness grid), then
+#      pytest on the installed Python package (python/tests; PyTorch tests skip without torch),
 #   3. the same ctest under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,15 @@ ctest --preset release -j "$JOBS"
 echo "== attnkit check"
 build/release/attnkit check --format csv > build/release/check.csv
 tail -n +2 build/release/check.csv | awk -F, 'END { print NR " cases passed" }'
+
+echo "== pytest (Python package)"
+source scripts/python_env.sh
+if [ "${ATTNKIT_SKIP_PYTHON:-0}" = "1" ]; then
+  echo "SKIPPED: the Python tests (ATTNKIT_SKIP_PYTHON=1)"
+else
+  PY=$(attnkit_python) || { echo "no Python interpreter: run scripts/setup.sh" >&2; exit 1; }
+  "$PY" -m pytest -q -p no:cacheprovider python/tests
+fi
 
 echo "== ctest (asan + ubsan)"
 cmake --preset asan >/dev/null

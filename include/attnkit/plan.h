@@ -51,6 +51,8 @@ class Plan {
   size_t workspace_bytes() const;
   const std::string& kernel_name() const;
   int num_threads() const;
+  const AttentionSpec& spec() const;    // what the plan computes
+  const AttentionShape& shape() const;  // the sizes it was made for (varlen offsets included)
   // Human-readable account of the choice: kernel, ISA, tiles, partition,
   // workspace, and the alternatives considered with their estimated cost.
   std::string Explain() const;

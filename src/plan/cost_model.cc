@@ -18,20 +18,26 @@ constexpr double kRowOverheadCycles = 40;    // per row per tile: reductions, re
 constexpr double kTileOverheadCycles = 300;  // per tile: loop set-up, mask classification
 constexpr double kPackCyclesPerElem = 1.0;   // scalar transpose + convert of K (and V)
 constexpr double kL2MissPenalty = 1.6;       // working set beyond L2: operands from L3
-// A product whose streamed operand (the K^T or V tile) does not stay in L1 is
-// re-read from L2 for every 4-row block: measured ~1.45x slower on AVX-512.
-constexpr double kL1MissPenalty = 1.45;
+// Each visited key tile first streams its K^T and V tiles into L1: from L2
+// when the KV head's packed K/V fits there, else from L3. This first touch is
+// not hidden behind the FMAs, so few tile rows (small block_q x group) pay it
+// per few FLOPs: measured 1.45x slower with 28 rows than with 252 (GQA 7:1).
+constexpr double kL2BytesPerCycle = 32;
+constexpr double kL3BytesPerCycle = 10;
 
 // Cycles of TileGemm on rows x depth x cols (see src/simd/tile_gemm-inl.h):
-// full 4 x kNv blocks run at the FMA roof; column-tail blocks of one vector
-// are bound by their 4 + 1 loads per 4 FMAs; row tails pay for a full block.
+// full 4 x kNv blocks run at the FMA roof; the 1-3 column-tail vectors run as
+// 8 x 1 (load-bound: 9 loads per 8 FMAs), 8 x 2 or 4 x 3 blocks; row tails pay
+// for a full block.
 double GemmCycles(double rows, double depth, double cols, double lanes) {
   const double nv = lanes >= 16 ? 4 : 2;
   const double vecs = std::ceil(cols / lanes);
   const double full = std::floor(vecs / nv), tail = vecs - full * nv;
-  const double row_blocks = std::ceil(rows / 4);
-  const double per_k = full * (4 * nv / kFmaPorts) + tail * 2.5;
-  return row_blocks * depth * per_k;
+  double cycles = std::ceil(rows / 4) * depth * full * (4 * nv / kFmaPorts);
+  if (tail == 1) cycles += std::ceil(rows / 8) * depth * 4.5;
+  if (tail == 2) cycles += std::ceil(rows / 8) * depth * 8;
+  if (tail == 3) cycles += std::ceil(rows / 4) * depth * 6;
+  return cycles;
 }
 
 }  // namespace
@@ -57,27 +63,28 @@ TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
   const int64_t dqk = p.spec.head_dim_qk, dvp = p.dv_pad;
   const int64_t ldq = dense::RoundUp(dqk, dense::kPad);
 
+  const int64_t group = p.spec.num_q_heads / p.spec.num_kv_heads;
   TileCandidate c;
   c.block_q = bq;
   c.block_k = bk;
-  c.working_set = 4 * (bq * (ldq + bk + dvp) + bk * (dqk + dvp));
+  c.working_set = 4 * (group * bq * (ldq + bk + dvp) + bk * (dqk + dvp));
   c.fits_l2 = c.working_set <= p.cpu.l2_bytes * 3 / 4;
   const double cache_penalty = c.fits_l2 ? 1.0 : kL2MissPenalty;
-  const double l1 = static_cast<double>(p.cpu.l1d_bytes) * 0.75;
-  const double qk_penalty = 4.0 * dqk * bk > l1 ? kL1MissPenalty : 1.0;
-  const double pv_penalty = 4.0 * bk * dvp > l1 ? kL1MissPenalty : 1.0;
 
   double total = 0, longest = 0, pack = 0;
   for (const dense::Sequence& s : p.seqs) {
+    const double head_bytes = 4.0 * static_cast<double>(s.nk) * (dqk + dvp);
+    const double tile_fetch = 4.0 * static_cast<double>(bk) * (dqk + dvp) /
+                              (head_bytes <= 0.5 * p.cpu.l2_bytes ? kL2BytesPerCycle : kL3BytesPerCycle);
     for (int64_t i0 = 0; i0 < s.nq; i0 += bq) {
-      const double rows = static_cast<double>(std::min(bq, s.nq - i0));
+      const double rows = static_cast<double>(group * std::min(bq, s.nq - i0));  // tile rows
       const double tiles = static_cast<double>(VisitedKeyTiles(p, s.nq, s.nk, i0, std::min(bq, s.nq - i0), bk));
-      const double per_tile = cache_penalty * (qk_penalty * GemmCycles(rows, dqk, bk, lanes) +
-                                               pv_penalty * GemmCycles(rows, bk, dvp, lanes)) +
+      const double per_tile = cache_penalty * (GemmCycles(rows, dqk, bk, lanes) +
+                                               GemmCycles(rows, bk, dvp, lanes)) +
                               rows * bk / lanes * kSoftmaxOpsPerVector / kFmaPorts +
-                              rows * kRowOverheadCycles + kTileOverheadCycles;
+                              rows * kRowOverheadCycles + kTileOverheadCycles + tile_fetch;
       const double item = (tiles * per_tile + rows * (dqk + dvp) / lanes * 2) / kClockHz;
-      total += item * static_cast<double>(p.spec.num_q_heads);
+      total += item * static_cast<double>(p.spec.num_kv_heads);
       longest = std::max(longest, item);
     }
     pack += static_cast<double>(p.spec.num_kv_heads * dense::RoundUp(s.nk, bk) * (dqk + dvp)) *
@@ -101,6 +108,11 @@ std::vector<TileCandidate> RankDenseTiles(const PlanImpl& p) {
     bqs.insert(bqs.begin(), 8);
     bks.insert(bks.begin(), 16);
   }
+  // Tile rows are block_q x group (the whole GQA group shares a tile), so the
+  // candidate positions per tile shrink with the group size.
+  const int64_t group = p.spec.num_q_heads / p.spec.num_kv_heads;
+  for (int64_t& bq : bqs) bq = std::max<int64_t>(1, bq / group);
+  bqs.erase(std::unique(bqs.begin(), bqs.end()), bqs.end());
   std::vector<TileCandidate> out;
   for (int64_t bq : bqs) {
     if (bq > bqs[0] && bq / 2 >= max_nq) continue;  // a smaller tile already covers every sequence

@@ -66,21 +66,22 @@ void PlanDense(PlanImpl& p, const PlanOptions& options) {
   }
   p.packed_k_floats = k_floats;
   p.packed_v_floats = v_floats;
-  p.scratch_floats = dense::ScratchFloats(p.block_q, p.block_k, s.head_dim_qk, p.dv_pad);
+  const int64_t group = s.num_q_heads / s.num_kv_heads;
+  p.scratch_floats = dense::ScratchFloats(p.block_q * group, p.block_k, s.head_dim_qk, p.dv_pad);
   p.workspace_bytes = AlignUp(4 * k_floats) + AlignUp(4 * v_floats) +
                       static_cast<size_t>(p.num_threads) * AlignUp(4 * p.scratch_floats);
 
-  // Work: (sequence, query tile, head), heads innermost so the heads of a GQA
-  // group run back to back on the same packed K/V tiles; then longest first.
+  // Work: (sequence, query tile, KV head), each item covering the KV head's
+  // whole GQA group; then longest first (causal items are uneven).
   std::vector<std::pair<int64_t, dense::WorkItem>> weighted;
   for (size_t si = 0; si < p.seqs.size(); ++si) {
     const dense::Sequence& q = p.seqs[si];
     for (int64_t t = 0; t * p.block_q < q.nq; ++t) {
       const int64_t rows = std::min(p.block_q, q.nq - t * p.block_q);
       const int64_t tiles = VisitedKeyTiles(p, q.nq, q.nk, t * p.block_q, rows, p.block_k);
-      for (int64_t h = 0; h < s.num_q_heads; ++h) {
+      for (int64_t g = 0; g < hkv; ++g) {
         weighted.push_back({tiles * rows, dense::WorkItem{static_cast<int32_t>(si),
-                                                          static_cast<int32_t>(h),
+                                                          static_cast<int32_t>(g),
                                                           static_cast<int32_t>(t)}});
       }
     }
@@ -121,6 +122,7 @@ void RunDense(const PlanImpl& p, const AttentionTensors& t, std::span<std::byte>
   a.bias = p.spec.has_bias ? t.bias : TensorView{};
   a.block_q = p.block_q;
   a.block_k = p.block_k;
+  a.l1_floats = static_cast<size_t>(p.cpu.l1d_bytes) * 3 / 4 / sizeof(float);
   a.packed_k = reinterpret_cast<float*>(base);
   base += AlignUp(4 * p.packed_k_floats);
   a.packed_v = p.pack_v ? reinterpret_cast<float*>(base) : nullptr;

@@ -81,6 +81,14 @@ Plan MakePlan(const AttentionSpec& spec, const AttentionShape& shape, const Thre
 
 size_t Plan::workspace_bytes() const { return impl_ ? impl_->workspace_bytes : 0; }
 int Plan::num_threads() const { return impl_ ? impl_->num_threads : 0; }
+const AttentionSpec& Plan::spec() const {
+  ATTNKIT_CHECK(impl_ != nullptr, "Plan::spec: the plan is empty (make it with MakePlan)");
+  return impl_->spec;
+}
+const AttentionShape& Plan::shape() const {
+  ATTNKIT_CHECK(impl_ != nullptr, "Plan::shape: the plan is empty (make it with MakePlan)");
+  return impl_->shape;
+}
 const std::string& Plan::kernel_name() const {
   static const std::string kNone = "(invalid plan)";
   return impl_ ? impl_->kernel_name : kNone;
@@ -109,9 +117,10 @@ std::string Plan::Explain() const {
   os << "kernel    : " << p.kernel_name << " [" << p.isa << "]\n";
   for (const std::string& r : p.rejected) os << "  rejected: " << r << "\n";
   if (p.kernel->plan == PlanDense) {
-    os << "tiles     : block_q " << p.block_q << " x block_k " << p.block_k << ", dv_pad "
+    os << "tiles     : block_q " << p.block_q << " x block_k " << p.block_k << " ("
+       << p.block_q * (s.num_q_heads / s.num_kv_heads) << " rows: all query heads of a KV head), dv_pad "
        << p.dv_pad << ", V " << (p.pack_v ? "packed to f32" : "read in place") << "\n";
-    os << "partition : " << p.items.size() << " work items (sequence x head x query tile), "
+    os << "partition : " << p.items.size() << " work items (sequence x KV head x query tile), "
        << "dynamic, longest first; " << p.pack_items.size() << " pack items\n";
     os << "workspace : " << FormatBytes(static_cast<double>(p.workspace_bytes)) << " = K^T "
        << FormatBytes(4.0 * p.packed_k_floats) << " + V " << FormatBytes(4.0 * p.packed_v_floats)

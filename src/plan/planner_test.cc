@@ -46,6 +46,9 @@ TEST(PlannerTest, AutomaticChoiceIsNotTheReference) {
   const Plan plan = MakePlan(c.spec, c.Shape(), ThreadingContext(2));
   EXPECT_EQ(plan.kernel_name(), "dense_fwd_f32acc_tiled");
   EXPECT_EQ(plan.num_threads(), 2);
+  EXPECT_EQ(plan.spec().head_dim_qk, 40);
+  EXPECT_EQ(plan.shape().seqlen_k, 70);
+  EXPECT_THROW(Plan().spec(), Error);
   EXPECT_GT(plan.workspace_bytes(), 0u);
 }
 
@@ -57,7 +60,7 @@ TEST(PlannerTest, TileOverridesAreHonoured) {
   const Plan plan = MakePlan(c.spec, c.Shape(), ThreadingContext(1), o);
   EXPECT_EQ(plan.impl().block_q, 7);
   EXPECT_EQ(plan.impl().block_k, 48);
-  EXPECT_NE(plan.Explain().find("block_q 7 x block_k 48"), std::string::npos) << plan.Explain();
+  EXPECT_NE(plan.Explain().find("block_q 7 x block_k 48 (14 rows"), std::string::npos) << plan.Explain();
 }
 
 TEST(PlannerTest, ExplainNamesKernelTilesPartitionAndAlternatives) {
@@ -86,7 +89,7 @@ TEST(PlannerTest, WorkIsLongestFirstAndCausalSkipsTiles) {
     visited += t;
   }
   // Causal, aligned tiles: query tile i visits i + 1 key tiles: 1 + 2 + ... + 8 = 36 of 64.
-  EXPECT_EQ(visited, 36 * c.batch * c.spec.num_q_heads);
+  EXPECT_EQ(visited, 36 * c.batch * c.spec.num_kv_heads);  // one item per GQA group
 }
 
 TEST(PlannerTest, WindowSkipsTilesOnBothSides) {

@@ -14,17 +14,22 @@ void CheckWindowSide(const char* name, int64_t v) {
 }
 
 // Checks rank, logical shape and dtype of one tensor argument.
+// A tensor with no elements (e.g. an empty varlen batch) may have a null data
+// pointer and any strides: nothing is ever read or written through it.
 void CheckTensor(const char* name, const TensorView& t, int rank,
                  std::initializer_list<int64_t> expected, const char* axes) {
-  ATTNKIT_CHECK(t.data != nullptr, "tensor '", name, "' is missing (null data pointer)");
+  ATTNKIT_CHECK(t.data != nullptr || t.rank != 0, "tensor '", name, "' is missing");
   ATTNKIT_CHECK(t.rank == rank, "tensor '", name, "' must have rank ", rank, " ", axes,
                 ", got rank ", t.rank, " with shape ", t.ShapeString());
+  const bool empty = t.numel() == 0;
+  ATTNKIT_CHECK(empty || t.data != nullptr, "tensor '", name, "' is missing (null data pointer)");
   int i = 0;
   for (int64_t e : expected) {
     ATTNKIT_CHECK(t.shape[i] == e, "tensor '", name, "' has shape ", t.ShapeString(),
                   ", expected ", axes, " with axis ", i, " = ", e);
     ++i;
   }
+  if (empty) return;
   for (int d = 0; d < rank; ++d) {
     ATTNKIT_CHECK(t.strides[d] >= 0, "tensor '", name, "' has negative stride ", t.strides[d],
                   " on axis ", d, " (negative strides are not supported)");

@@ -151,6 +151,23 @@ TEST(ValidateTest, Varlen) {
   EXPECT_THROW(Attention(with_bias, t, ThreadingContext(1), {0, 5}, {0, 7}), Error);
 }
 
+TEST(ValidateTest, EmptyVarlenTensorsNeedNoData) {
+  // A varlen batch whose sequences are all empty: tensors with no elements may
+  // have null data and any strides (DLPack exporters produce both).
+  Valid c;
+  AttentionTensors t;
+  t.q = TensorView::Attention(nullptr, DType::kF32, Layout::kBNHD, 1, 4, 0, 8);
+  t.k = TensorView::Attention(nullptr, DType::kF32, Layout::kBNHD, 1, 2, 0, 8);
+  t.v = TensorView::Attention(nullptr, DType::kF32, Layout::kBNHD, 1, 2, 0, 6);
+  t.out = TensorView::Attention(nullptr, DType::kF32, Layout::kBNHD, 1, 4, 0, 6);
+  t.q.strides[3] = 7;
+  EXPECT_NO_THROW(Attention(c.spec, t, ThreadingContext(1), {0, 0, 0}, {0, 0, 0}));
+  t.out.data = c.out.data();  // out has elements when q has rows: still required to be given
+  t.q.shape[2] = t.out.shape[2] = 1;
+  t.q.data = nullptr;
+  EXPECT_THROW(Attention(c.spec, t, ThreadingContext(1), {0, 1, 1}, {0, 0, 0}), Error);
+}
+
 TEST(ValidateTest, ShapeSizes) {
   AttentionSpec spec = Valid().spec;
   AttentionShape shape;

@@ -89,18 +89,23 @@ void TestOnlineSoftmaxTile() {
 void TestTileGemm() {
   const hn::ScalableTag<float> d;
   for (size_t rows : {1, 3, 4, 5, 9}) {
-    for (size_t depth : {1, 7, 64}) {
+    for (size_t depth : {1, 7, 64, 130}) {
       for (size_t cols : {16, 32, 48, 80}) {
         if (cols % hn::Lanes(d) != 0) continue;
         std::vector<float> a(rows * depth), b(depth * cols), c(rows * cols, 1.0f);
+        std::vector<float> c0(rows * cols, 1e30f);  // = A B: must overwrite
         for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.3f * i);
         for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(0.7f * i);
-        TileGemm<true>(a.data(), depth, b.data(), cols, rows, depth, cols, c.data(), cols);
+        // An L1 budget of 24 rows of B forces several depth blocks (with a tail).
+        const size_t l1_floats = 24 * cols;
+        TileGemm<true>(a.data(), depth, b.data(), cols, rows, depth, cols, c.data(), cols, l1_floats);
+        TileGemm<false>(a.data(), depth, b.data(), cols, rows, depth, cols, c0.data(), cols, l1_floats);
         for (size_t r = 0; r < rows; ++r) {
           for (size_t j = 0; j < cols; ++j) {
-            double want = 1.0;
+            double want = 0.0;
             for (size_t k = 0; k < depth; ++k) want += double(a[r * depth + k]) * b[k * cols + j];
-            ASSERT_NEAR(c[r * cols + j], want, 1e-4) << rows << "x" << depth << "x" << cols;
+            ASSERT_NEAR(c[r * cols + j], want + 1.0, 1e-4) << rows << "x" << depth << "x" << cols;
+            ASSERT_NEAR(c0[r * cols + j], want, 1e-4) << rows << "x" << depth << "x" << cols;
           }
         }
       }

@@ -7,8 +7,9 @@
 //      [block_k x dv_pad] unless V is f32 with Dv a multiple of 16 (then read
 //      in place). Packed tiles are shared by all query tiles and by all query
 //      heads of a GQA group, so K/V are never repeated per query head.
-//   2. compute: one work item = (sequence, query head, query tile); online
-//      softmax over the visible key tiles only.
+//   2. compute: one work item = (sequence, KV head, query tile) covering all
+//      query heads of the GQA group (their rows share each loaded tile);
+//      online softmax over the visible key tiles only.
 #ifndef ATTNKIT_KERNELS_DENSE_DENSE_H_
 #define ATTNKIT_KERNELS_DENSE_DENSE_H_
 
@@ -37,10 +38,11 @@ struct Sequence {
   int64_t packed_v_offset;  // floats from DenseArgs::packed_v
 };
 
-// (sequence, query head, query tile): the unit of parallel work.
+// (sequence, KV head, query tile): the unit of parallel work; it computes the
+// rows of every query head of the KV head's group.
 struct WorkItem {
   int32_t seq;
-  int32_t head;
+  int32_t kv_head;
   int32_t q_tile;
 };
 
@@ -61,7 +63,8 @@ struct DenseArgs {
   int64_t window_left = kUnbounded;    // key j visible iff p - left <= j <= p + right
   int64_t window_right = kUnbounded;   // causality already folded in
   TensorView q, k, v, out, lse, sinks, bias;  // lse/sinks/bias: data == nullptr when off
-  int64_t block_q = 0, block_k = 0;    // block_k is a multiple of kPad
+  int64_t block_q = 0, block_k = 0;    // query positions (x group = tile rows); keys, a multiple of kPad
+  size_t l1_floats = 9216;             // L1 budget of a streamed B block in the tile products
   float* packed_k = nullptr;
   float* packed_v = nullptr;           // nullptr: V is read in place
 };
@@ -73,11 +76,12 @@ inline int64_t PackedKFloats(int64_t nk, int64_t dqk, int64_t block_k) {
 inline int64_t PackedVFloats(int64_t nk, int64_t dv_pad, int64_t block_k) {
   return CeilDiv(nk, block_k) * block_k * dv_pad;
 }
-// Per-worker scratch: Q tile [bq x dqk], logits [bq x bk], accumulator
-// [bq x dv_pad], then running max, running sum and rescale factor per row
-// ([RoundUp(bq, kPad)] each, so row-vectorised loops need no tail).
-inline int64_t ScratchFloats(int64_t block_q, int64_t block_k, int64_t dqk, int64_t dv_pad) {
-  return block_q * (RoundUp(dqk, kPad) + block_k + dv_pad) + 3 * RoundUp(block_q, kPad);
+// Per-worker scratch for tiles of `rows` = block_q x group rows: Q tile
+// [rows x dqk], logits [rows x bk], accumulator [rows x dv_pad], then running
+// max, running sum and rescale factor per row ([RoundUp(rows, kPad)] each, so
+// row-vectorised loops need no tail).
+inline int64_t ScratchFloats(int64_t rows, int64_t block_k, int64_t dqk, int64_t dv_pad) {
+  return rows * (RoundUp(dqk, kPad) + block_k + dv_pad) + 3 * RoundUp(rows, kPad);
 }
 
 using PackFn = void (*)(const DenseArgs&, const PackItem&);
