@@ -23,7 +23,7 @@ if [ "${ATTNKIT_SKIP_PYTHON:-0}" = "1" ]; then
   echo "SKIPPED: the Python tests (ATTNKIT_SKIP_PYTHON=1)"
 else
   PY=$(attnkit_python) || { echo "no Python interpreter: run scripts/setup.sh" >&2; exit 1; }
-  "$PY" -m pytest -q -p no:cacheprovider python/tests
+  "$PY" -m pytest -q python/tests
 fi
 
 echo "== ctest (asan + ubsan)"
