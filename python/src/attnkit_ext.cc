@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "attnkit/attnkit.h"
+#include "python/src/bindings.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -344,4 +345,10 @@ NB_MODULE(_C, m) {
     }
     return result;
   });
+
+  // Family functions (decode, sparse, linear), each bound in its own file.
+  attnkit_py::BindDecode(m);
+  attnkit_py::BindSparse(m);
+  attnkit_py::BindLinear(m);
 }
+

@@ -34,6 +34,9 @@ const KernelEntry* FindKernel(const std::string& name) {
 std::vector<KernelInfo> ListKernels() {
   std::vector<KernelInfo> out;
   for (const KernelEntry& e : Registry()) out.push_back({e.name, e.family, e.dtypes, e.description});
+  for (auto* family : {&DecodeKernelInfos, &SparseKernelInfos, &LinearKernelInfos}) {
+    for (KernelInfo& k : family()) out.push_back(std::move(k));
+  }
   return out;
 }
 

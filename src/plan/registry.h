@@ -28,6 +28,12 @@ struct KernelEntry {
 };
 
 const std::vector<KernelEntry>& Registry();
+
+// Kernels of the other families, for ListKernels(); each is defined in its
+// family folder (src/kernels/<family>/).
+std::vector<KernelInfo> DecodeKernelInfos();
+std::vector<KernelInfo> SparseKernelInfos();
+std::vector<KernelInfo> LinearKernelInfos();
 const KernelEntry* FindKernel(const std::string& name);  // nullptr if unknown
 
 // Family entry points (src/plan/dense_plan.cc, src/plan/reference_kernel.cc).

@@ -14,18 +14,11 @@
 #include "src/baseline/unfused.h"
 #include "src/harness/report.h"
 #include "src/harness/shape_file.h"
+#include "tools/cli/bench_modes.h"
 #include "tools/cli/commands.h"
 
 namespace attnkit::cli {
 namespace {
-
-struct BenchFlags {
-  std::vector<std::string> shapes;
-  std::string filter, format = "table", dtype;
-  int threads = 0, reps = 0;
-  double min_time = 1.0;
-  bool no_baseline = false, list = false;
-};
 
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
@@ -194,7 +187,18 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--no-baseline", f->no_baseline, "do not run the unfused baseline");
   cmd->add_option("--dtype", f->dtype, "override the q/k/v dtype of every case: f32 | bf16 | f16");
   cmd->add_flag("--list", f->list, "list the selected cases without running them");
-  cmd->callback([f] { RunBench(*f); });
+  cmd->add_flag("--roof", f->roof, "also report results as fractions of this machine's measured roofs");
+  cmd->add_flag("--decode", f->decode, "decode mode: KV-cache shapes, GB/s of K/V read");
+  cmd->add_flag("--sparse", f->sparse, "sparse mode: mask predictors, density, recall, speed-up");
+  cmd->add_flag("--linear", f->linear, "linear-attention mode: throughput vs N, decode us/token");
+  cmd->callback([f] {
+    ATTNKIT_CHECK(f->decode + f->sparse + f->linear <= 1,
+                  "--decode, --sparse and --linear are separate modes: give at most one");
+    if (f->decode) return RunDecodeBench(*f);
+    if (f->sparse) return RunSparseBench(*f);
+    if (f->linear) return RunLinearBench(*f);
+    RunBench(*f);
+  });
 }
 
 }  // namespace attnkit::cli

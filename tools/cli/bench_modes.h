@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Options shared by every mode of `attnkit bench`, and the family modes
+// (--decode, --sparse, --linear), each implemented beside its family in
+// tools/cli/bench_<family>.cc.
+#ifndef ATTNKIT_TOOLS_CLI_BENCH_MODES_H_
+#define ATTNKIT_TOOLS_CLI_BENCH_MODES_H_
+
+#include <string>
+#include <vector>
+
+namespace attnkit::cli {
+
+struct BenchFlags {
+  std::vector<std::string> shapes;  // shape files (each mode has its default)
+  std::string filter, format = "table", dtype;
+  int threads = 0, reps = 0;
+  double min_time = 1.0;
+  bool no_baseline = false, list = false;
+  bool roof = false;                           // --roof: report results against measured roofs
+  bool decode = false, sparse = false, linear = false;  // family modes
+};
+
+void RunDecodeBench(const BenchFlags& f);  // bench_decode.cc
+void RunSparseBench(const BenchFlags& f);  // bench_sparse.cc
+void RunLinearBench(const BenchFlags& f);  // bench_linear.cc
+
+}  // namespace attnkit::cli
+
+#endif  // ATTNKIT_TOOLS_CLI_BENCH_MODES_H_
