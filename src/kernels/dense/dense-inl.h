@@ -148,108 +148,160 @@ void StoreOutputRow(const DenseArgs& a, const Sequence& s, int64_t head, int64_t
   }
 }
 
-// One work item: all `group` query heads of KV head w.kv_head for the query
-// positions [i0, i0 + rows) of one sequence. Its tile rows are head-major:
-// row rr is query head h0 + rr / rows at position i0 + rr % rows, so every K^T
-// and V tile is loaded once for the whole GQA group. `scratch` holds
-// ScratchFloats(block_q * group, ...) floats owned by this worker.
-template <typename T>
-void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
-  const Sequence& s = a.seqs[w.seq];
-  const int64_t g = w.kv_head, group = a.group, h0 = g * group;
-  const int64_t bq = a.block_q, bk = a.block_k, i0 = w.q_tile * bq;
-  const int64_t rows = std::min(bq, s.nq - i0);  // query positions of this tile
-  const size_t nrows = static_cast<size_t>(group * rows);  // tile rows
-  const int64_t cap = group * bq, cap_pad = RoundUp(cap, kPad);
-  const size_t dqk = static_cast<size_t>(a.dqk), ldq = static_cast<size_t>(RoundUp(a.dqk, kPad));
-  const size_t dvp = static_cast<size_t>(a.dv_pad), ldk = static_cast<size_t>(bk);
-  float* HWY_RESTRICT qs = scratch;             // [cap x ldq]
-  float* HWY_RESTRICT st = qs + cap * ldq;      // [cap x bk] logits, then probabilities
-  float* HWY_RESTRICT acc = st + cap * bk;      // [cap x dvp]
-  float* HWY_RESTRICT m = acc + cap * dvp;      // [cap_pad] running max (base 2)
-  float* HWY_RESTRICT l = m + cap_pad;          // [cap_pad] running sum
-  float* HWY_RESTRICT alpha = l + cap_pad;      // [cap_pad] rescale factor of this tile
+// The state of one query tile while it walks its key tiles: all `group` query
+// heads of KV head `kv_head` for the query positions [i0, i0 + rows) of one
+// sequence. Tile rows are head-major: row rr is query head h0 + rr / rows at
+// position i0 + rr % rows, so every K^T and V tile is loaded once for the
+// whole GQA group. The three steps (InitQueryTile, ProcessKeyTile,
+// FinishQueryTile) are shared by the dense kernel (every visible key tile) and
+// the block-sparse kernel (the key tiles its block mask keeps).
+struct QueryTileState {
+  const Sequence* seq;
+  int64_t kv_head, h0, i0, rows;  // rows: query positions of this tile
+  size_t nrows;                   // tile rows = group x rows
+  int64_t pmin, pmax;             // absolute positions of the first and last position
+  float* qs;                      // [cap x ldq]  scaled Q rows
+  float* st;                      // [cap x bk]   logits, then probabilities
+  float* acc;                     // [cap x dvp]  unnormalised output
+  float* m;                       // [cap_pad]    running max (base 2)
+  float* l;                       // [cap_pad]    running sum
+  float* alpha;                   // [cap_pad]    rescale factor of the current key tile
+};
 
-  // Q rows scaled into base-2 logit units. A learned sink is a virtual key with
-  // logit sink[h] and value 0: it starts the row state at m = sink, l = 1.
+// Loads Q (scaled into base-2 logit units) and resets the row states. A
+// learned sink is a virtual key with logit sink[h] and value 0: it starts the
+// row state at m = sink, l = 1. `scratch` holds ScratchFloats(block_q * group,
+// ...) floats owned by this worker.
+template <typename T>
+QueryTileState InitQueryTile(const DenseArgs& a, const Sequence& s, int64_t kv_head,
+                             int64_t q_tile, float* HWY_RESTRICT scratch) {
+  const int64_t group = a.group, bq = a.block_q;
+  const int64_t cap = group * bq, cap_pad = RoundUp(cap, kPad);
+  const size_t ldq = static_cast<size_t>(RoundUp(a.dqk, kPad));
+  QueryTileState ts;
+  ts.seq = &s;
+  ts.kv_head = kv_head;
+  ts.h0 = kv_head * group;
+  ts.i0 = q_tile * bq;
+  ts.rows = std::min(bq, s.nq - ts.i0);
+  ts.nrows = static_cast<size_t>(group * ts.rows);
+  ts.pmin = s.nk - s.nq + ts.i0;
+  ts.pmax = ts.pmin + ts.rows - 1;
+  ts.qs = scratch;
+  ts.st = ts.qs + cap * static_cast<int64_t>(ldq);
+  ts.acc = ts.st + cap * a.block_k;
+  ts.m = ts.acc + cap * a.dv_pad;
+  ts.l = ts.m + cap_pad;
+  ts.alpha = ts.l + cap_pad;
+
   const bool has_sink = a.sinks.data != nullptr;
   for (int64_t hh = 0; hh < group; ++hh) {
-    const int64_t h = h0 + hh;
-    for (int64_t r = 0; r < rows; ++r) {
-      ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + i0 + r), dqk,
-                      a.scale * kLog2e, qs + (hh * rows + r) * ldq);
+    const int64_t h = ts.h0 + hh;
+    for (int64_t r = 0; r < ts.rows; ++r) {
+      ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + ts.i0 + r),
+                      static_cast<size_t>(a.dqk), a.scale * kLog2e,
+                      ts.qs + (hh * ts.rows + r) * static_cast<int64_t>(ldq));
     }
     const float sink =
         has_sink ? kLog2e * LoadAsF32(a.sinks.data, a.sinks.dtype, h * a.sinks.strides[0]) : kNegInf;
-    std::fill(m + hh * rows, m + (hh + 1) * rows, sink);
-    std::fill(l + hh * rows, l + (hh + 1) * rows, has_sink ? 1.0f : 0.0f);
+    std::fill(ts.m + hh * ts.rows, ts.m + (hh + 1) * ts.rows, sink);
+    std::fill(ts.l + hh * ts.rows, ts.l + (hh + 1) * ts.rows, has_sink ? 1.0f : 0.0f);
   }
-  std::fill(m + nrows, m + cap_pad, kNegInf);  // lanes past the last row
-  std::fill(l + nrows, l + cap_pad, 0.0f);
-  std::fill(acc, acc + nrows * dvp, 0.0f);
+  std::fill(ts.m + ts.nrows, ts.m + cap_pad, kNegInf);  // lanes past the last row
+  std::fill(ts.l + ts.nrows, ts.l + cap_pad, 0.0f);
+  std::fill(ts.acc, ts.acc + ts.nrows * static_cast<size_t>(a.dv_pad), 0.0f);
+  return ts;
+}
 
-  // Visible keys of the tile's positions pmin..pmax: the union of their
-  // windows is [lo, hi).
-  const int64_t pmin = s.nk - s.nq + i0, pmax = pmin + rows - 1;
+// Key tiles [first, end) that the mask leaves (partly) visible to the tile:
+// the union of its positions' windows.
+struct KeyTileRange {
+  int64_t first, end;
+};
+HWY_INLINE KeyTileRange VisibleKeyTiles(const DenseArgs& a, const QueryTileState& ts) {
+  const int64_t nk = ts.seq->nk, bk = a.block_k;
   const int64_t left = a.window_left, right = a.window_right;
-  const int64_t lo = left == kUnbounded ? 0 : std::max<int64_t>(0, pmin - left);
-  const int64_t hi = right == kUnbounded ? s.nk : std::min<int64_t>(s.nk, pmax + right + 1);
+  const int64_t lo = left == kUnbounded ? 0 : std::max<int64_t>(0, ts.pmin - left);
+  const int64_t hi = right == kUnbounded ? nk : std::min<int64_t>(nk, ts.pmax + right + 1);
+  if (lo >= hi) return {0, 0};
+  return {lo / bk, CeilDiv(hi, bk)};
+}
+
+// One online-softmax step over key tile t: S = Qs K^T_t, score modifiers, the
+// mask where it cuts the tile, the rescale of the accumulator, acc += P V_t.
+HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t) {
+  const Sequence& s = *ts.seq;
+  const int64_t bk = a.block_k, j0 = t * bk, g = ts.kv_head;
+  const size_t cols = static_cast<size_t>(std::min(bk, s.nk - j0));
+  const size_t dqk = static_cast<size_t>(a.dqk), ldq = static_cast<size_t>(RoundUp(a.dqk, kPad));
+  const size_t dvp = static_cast<size_t>(a.dv_pad), ldk = static_cast<size_t>(bk);
+  const int64_t left = a.window_left, right = a.window_right, num_tiles = CeilDiv(s.nk, bk);
+  // Fully visible for every row of the tile: no mask work at all.
+  const bool full = (left == kUnbounded || j0 >= ts.pmax - left) &&
+                    (right == kUnbounded || j0 + static_cast<int64_t>(cols) - 1 <= ts.pmin + right);
+  // Only the lane-padded width of the last tile is computed, not all of block_k.
+  const size_t width = static_cast<size_t>(RoundUp(static_cast<int64_t>(cols), kPad));
+  const float* kt = a.packed_k + s.packed_k_offset + (g * num_tiles + t) * a.dqk * bk;
+  TileGemm</*kAccumulate=*/false>(ts.qs, ldq, kt, ldk, ts.nrows, dqk, width, ts.st, ldk,
+                                  a.l1_floats);
+
   const bool modifiers = ScoreModifiers::AnyEnabled(a);
-  const int64_t num_tiles = CeilDiv(s.nk, bk);
-
-  for (int64_t t = lo / bk; t * bk < hi; ++t) {
-    const int64_t j0 = t * bk;
-    const size_t cols = static_cast<size_t>(std::min(bk, s.nk - j0));
-    // Fully visible for every row of the tile: no mask work at all.
-    const bool full = (left == kUnbounded || j0 >= pmax - left) &&
-                      (right == kUnbounded || j0 + static_cast<int64_t>(cols) - 1 <= pmin + right);
-
-    // Only the lane-padded width of the last tile is computed, not all of block_k.
-    const size_t width = static_cast<size_t>(RoundUp(static_cast<int64_t>(cols), kPad));
-    const float* kt = a.packed_k + s.packed_k_offset + (g * num_tiles + t) * a.dqk * bk;
-    TileGemm</*kAccumulate=*/false>(qs, ldq, kt, ldk, nrows, dqk, width, st, ldk, a.l1_floats);
-
-    if (modifiers || !full || cols < width) {
-      for (size_t rr = 0; rr < nrows; ++rr) {
-        float* srow = st + rr * ldk;
-        const int64_t hh = static_cast<int64_t>(rr) / rows, r = static_cast<int64_t>(rr) % rows;
-        const int64_t pos = pmin + r;
-        if (modifiers) {
-          ScoreModifiers::Apply(a, RowContext{s.batch_index, h0 + hh, i0 + r, pos, j0, cols, width},
-                                srow);
-        }
-        if (!full) {
-          MaskRow(srow, left == kUnbounded ? 0 : pos - left - j0,
-                  right == kUnbounded ? bk : pos + right - j0, cols, width);
-        } else if (cols < width) {
-          std::fill(srow + cols, srow + width, kNegInf);
-        }
+  if (modifiers || !full || cols < width) {
+    for (size_t rr = 0; rr < ts.nrows; ++rr) {
+      float* srow = ts.st + rr * ldk;
+      const int64_t hh = static_cast<int64_t>(rr) / ts.rows, r = static_cast<int64_t>(rr) % ts.rows;
+      const int64_t pos = ts.pmin + r;
+      if (modifiers) {
+        ScoreModifiers::Apply(
+            a, RowContext{s.batch_index, ts.h0 + hh, ts.i0 + r, pos, j0, cols, width}, srow);
+      }
+      if (!full) {
+        MaskRow(srow, left == kUnbounded ? 0 : pos - left - j0,
+                right == kUnbounded ? bk : pos + right - j0, cols, width);
+      } else if (cols < width) {
+        std::fill(srow + cols, srow + width, kNegInf);
       }
     }
-    OnlineSoftmaxTile(st, nrows, ldk, width, m, l, alpha);
-    for (size_t rr = 0; rr < nrows; ++rr) {
-      if (alpha[rr] != 1.0f) ScaleRow(acc + rr * dvp, dvp, alpha[rr]);
-    }
-
-    const float* vt;
-    size_t ldv;
-    if (a.packed_v != nullptr) {
-      vt = a.packed_v + s.packed_v_offset + (g * num_tiles + t) * bk * a.dv_pad;
-      ldv = dvp;
-    } else {  // f32 V with dv == dv_pad, read in place
-      vt = RowPtr<const float>(a.v, s.batch_index, g, s.k_offset + j0);
-      ldv = static_cast<size_t>(a.v.strides[2]);
-    }
-    TileGemm</*kAccumulate=*/true>(st, ldk, vt, ldv, nrows, cols, dvp, acc, dvp, a.l1_floats);
+  }
+  OnlineSoftmaxTile(ts.st, ts.nrows, ldk, width, ts.m, ts.l, ts.alpha);
+  for (size_t rr = 0; rr < ts.nrows; ++rr) {
+    if (ts.alpha[rr] != 1.0f) ScaleRow(ts.acc + rr * dvp, dvp, ts.alpha[rr]);
   }
 
+  const float* vt;
+  size_t ldv;
+  if (a.packed_v != nullptr) {
+    vt = a.packed_v + s.packed_v_offset + (g * num_tiles + t) * bk * a.dv_pad;
+    ldv = dvp;
+  } else {  // f32 V with dv == dv_pad, read in place
+    vt = RowPtr<const float>(a.v, s.batch_index, g, s.k_offset + j0);
+    ldv = static_cast<size_t>(a.v.strides[2]);
+  }
+  TileGemm</*kAccumulate=*/true>(ts.st, ldk, vt, ldv, ts.nrows, cols, dvp, ts.acc, dvp,
+                                 a.l1_floats);
+}
+
+// Normalises and stores every row of the tile (O = acc / l, LSE), in the
+// output dtype.
+HWY_INLINE void FinishQueryTile(const DenseArgs& a, const QueryTileState& ts) {
+  const int64_t dvp = a.dv_pad;
   VisitStorageType(a.out.dtype, [&](auto out_tag) {
     using TOut = decltype(out_tag);
-    for (size_t rr = 0; rr < nrows; ++rr) {
-      const int64_t hh = static_cast<int64_t>(rr) / rows, r = static_cast<int64_t>(rr) % rows;
-      StoreOutputRow<TOut>(a, s, h0 + hh, i0 + r, acc + rr * dvp, m[rr], l[rr]);
+    for (size_t rr = 0; rr < ts.nrows; ++rr) {
+      const int64_t hh = static_cast<int64_t>(rr) / ts.rows, r = static_cast<int64_t>(rr) % ts.rows;
+      StoreOutputRow<TOut>(a, *ts.seq, ts.h0 + hh, ts.i0 + r,
+                           ts.acc + static_cast<int64_t>(rr) * dvp, ts.m[rr], ts.l[rr]);
     }
   });
+}
+
+// One dense work item: every visible key tile, in order.
+template <typename T>
+void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
+  QueryTileState ts = InitQueryTile<T>(a, a.seqs[w.seq], w.kv_head, w.q_tile, scratch);
+  const KeyTileRange range = VisibleKeyTiles(a, ts);
+  for (int64_t t = range.first; t < range.end; ++t) ProcessKeyTile(a, ts, t);
+  FinishQueryTile(a, ts);
 }
 
 }  // namespace HWY_NAMESPACE
