@@ -34,6 +34,9 @@ struct AttentionTensors {
 
 struct PlanOptions {
   // Registry entry to use ("" = let the planner choose), e.g. "reference_f64".
+  // For bf16 inputs the planner prefers the AVX512-BF16 kernel, which rounds P
+  // to bf16 like FlashAttention; "dense_fwd_f32acc_tiled" keeps every product
+  // in f32 (about 1.5-2x slower).
   std::string kernel;
   // Tile overrides (0 = from the cost model). block_k must be a multiple of 16.
   int64_t block_q = 0;
@@ -87,6 +90,7 @@ struct KernelInfo {
   std::string family;       // "dense", "reference", ...
   std::vector<DType> dtypes;  // accepted q/k/v dtypes
   std::string description;
+  std::string precision;      // "f32 products" or "bf16 products (P rounded to bf16)"
 };
 std::vector<KernelInfo> ListKernels();
 

@@ -17,6 +17,9 @@ struct CpuInfo {
   std::string simd_target;        // best Highway target compiled in and supported, e.g. "AVX3"
   bool has_avx512_bf16 = false;
   bool has_avx512_vnni = false;
+  // Measured FLOP rate of AVX512-BF16 dot products relative to f32 FMA (0 = none).
+  // The planner picks the bf16 kernel only where it is actually faster.
+  double bf16_dot_flops_ratio = 0.0;
 
   // Read from the running machine (sysconf / cpuid); cached after the first call.
   static const CpuInfo& Detect();

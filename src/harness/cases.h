@@ -21,6 +21,8 @@ enum class InputKind : uint8_t {
   kOffsetK,      // k gets a large common offset (mean bias of 20 per channel)
   kSpikes,       // sparse 100x spikes in k and v, and keys equal to scaled queries (needles)
   kLargeLogits,  // q and k scaled by 100: logits around 1e4, softmax near one-hot
+  kZeroQuery,    // q = 0: every visible key gets weight exactly 1 (exact in any precision),
+                 // so kernels that round P must still be exact: tests their V indexing
 };
 const char* Name(InputKind kind);
 

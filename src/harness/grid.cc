@@ -3,7 +3,10 @@
 // Cartesian product, so that every size, dim, ratio, mask, modifier, dtype,
 // layout, varlen pattern and input kind appears, including tile-exact, tile+-1,
 // prime and tiny sizes, and rows that a mask or bias empties completely.
+#include <algorithm>
+
 #include "src/harness/cases.h"
+#include "src/plan/registry.h"
 
 namespace attnkit::harness {
 namespace {
@@ -179,6 +182,44 @@ std::vector<Case> DefaultGrid() {
     w.inputs = kind;
     w.spec.softcap = 50.0f;
     add(w);
+  }
+
+  // 9b. bf16 inputs on every kernel that takes them and that this CPU can run
+  // (the planner may prefer either). Kernels that round P (AVX512-BF16
+  // products) are also run where P is exact (q = 0: uniform weights), so their
+  // packing and indexing is checked to f32 accuracy: odd head dims and key
+  // counts (pair padding), GQA, masks, tails.
+  std::vector<std::string> bf16_kernels;
+  for (const KernelEntry& e : Registry()) {
+    if (e.is_reference || std::find(e.dtypes.begin(), e.dtypes.end(), DType::kBF16) == e.dtypes.end()) {
+      continue;
+    }
+    AttentionShape probe;
+    probe.dtype = DType::kBF16;
+    if (e.why_unsupported(AttentionSpec{}, probe).empty()) bf16_kernels.push_back(e.name);
+  }
+  const size_t before_bf16 = g.size();
+  for (size_t i = 0; i < before_bf16; ++i) {
+    if (g[i].dtype != DType::kBF16 || !g[i].kernel.empty()) continue;
+    for (const std::string& k : bf16_kernels) {
+      Case c = g[i];
+      c.kernel = k;
+      add(c);
+    }
+  }
+  for (auto [nk, dqk, dv] : {std::tuple<int64_t, int64_t, int64_t>{129, 64, 64}, {65, 3, 5},
+                             {1, 1, 1}, {17, 81, 33}, {200, 128, 48}}) {
+    for (const std::string& k : bf16_kernels) {
+      Case c = Causal(Base(6, 2, 31, nk, dqk, dv));
+      c.dtype = DType::kBF16;
+      c.inputs = InputKind::kZeroQuery;
+      c.kernel = k;
+      add(c);
+      add(Window(c, 7, 3));
+      c.block_q = 5;
+      c.block_k = 48;
+      add(c);
+    }
   }
 
   // 10. Tile overrides: sizes exactly at and around the forced tiles.

@@ -78,7 +78,7 @@ Inputs MakeInputs(const Case& c) {
 
   Rng rng(c.seed);
   const float qk_gain = c.inputs == InputKind::kLargeLogits ? 100.0f : 1.0f;
-  Fill(t.q, [&](auto...) { return qk_gain * rng.Normal(); });
+  Fill(t.q, [&](auto...) { return c.inputs == InputKind::kZeroQuery ? 0.0f : qk_gain * rng.Normal(); });
   Fill(t.k, [&](auto...) {
     float x = qk_gain * rng.Normal();
     if (c.inputs == InputKind::kOffsetK) x += 20.0f;

@@ -70,6 +70,11 @@ TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
   c.working_set = 4 * (group * bq * (ldq + bk + dvp) + bk * (dqk + dvp));
   c.fits_l2 = c.working_set <= p.cpu.l2_bytes * 3 / 4;
   const double cache_penalty = c.fits_l2 ? 1.0 : kL2MissPenalty;
+  // vdpbf16ps does two multiply-adds per lane, but some cores issue it at half
+  // the FMA rate: use the measured FLOP ratio (CpuInfo::bf16_dot_flops_ratio).
+  const double products_cost = p.products == dense::Products::kBF16
+                                   ? 1.0 / std::max(0.05, p.cpu.bf16_dot_flops_ratio)
+                                   : 1.0;
 
   double total = 0, longest = 0, pack = 0;
   for (const dense::Sequence& s : p.seqs) {
@@ -79,8 +84,8 @@ TileCandidate EstimateDenseTiles(const PlanImpl& p, int64_t bq, int64_t bk) {
     for (int64_t i0 = 0; i0 < s.nq; i0 += bq) {
       const double rows = static_cast<double>(group * std::min(bq, s.nq - i0));  // tile rows
       const double tiles = static_cast<double>(VisitedKeyTiles(p, s.nq, s.nk, i0, std::min(bq, s.nq - i0), bk));
-      const double per_tile = cache_penalty * (GemmCycles(rows, dqk, bk, lanes) +
-                                               GemmCycles(rows, bk, dvp, lanes)) +
+      const double per_tile = cache_penalty * products_cost *
+                                  (GemmCycles(rows, dqk, bk, lanes) + GemmCycles(rows, bk, dvp, lanes)) +
                               rows * bk / lanes * kSoftmaxOpsPerVector / kFmaPorts +
                               rows * kRowOverheadCycles + kTileOverheadCycles + tile_fetch;
       const double item = (tiles * per_tile + rows * (dqk + dvp) / lanes * 2) / kClockHz;

@@ -3,12 +3,14 @@
 // ThreadingContext.
 #include <unistd.h>
 
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
 #include "attnkit/error.h"
 #include "attnkit/threading.h"
 #include "hwy/targets.h"
+#include "src/plan/cpu_probe.h"
 
 namespace attnkit {
 namespace {
@@ -29,6 +31,8 @@ CpuInfo DetectNow() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   c.has_avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+  c.bf16_dot_flops_ratio =
+      ProbeBf16DotFlopsRatio(__builtin_cpu_supports("avx512f"), c.has_avx512_bf16);
   c.has_avx512_vnni = __builtin_cpu_supports("avx512vnni");
 #endif
   return c;
@@ -46,6 +50,11 @@ std::string CpuInfo::ToString() const {
   os << hardware_threads << " hw threads, L1d " << (l1d_bytes >> 10) << " KiB, L2 "
      << (l2_bytes >> 10) << " KiB, L3 " << (l3_bytes >> 20) << " MiB, SIMD " << simd_target
      << (has_avx512_bf16 ? " +avx512bf16" : "") << (has_avx512_vnni ? " +vnni" : "");
+  if (bf16_dot_flops_ratio > 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), " (bf16 dot %.2fx f32 FMA)", bf16_dot_flops_ratio);
+    os << buf;
+  }
   return os.str();
 }
 

@@ -26,14 +26,19 @@ void CheckTileOverride(const PlanOptions& o) {
 
 }  // namespace
 
-void PlanDense(PlanImpl& p, const PlanOptions& options) {
+namespace {
+
+void PlanDenseWith(PlanImpl& p, const PlanOptions& options, dense::Products products) {
   CheckTileOverride(options);
-  p.fns = dense::GetDenseFns();
+  p.products = products;
+  p.fns = dense::GetDenseFns(products);
   p.isa = p.fns.target;
+  if (products == dense::Products::kBF16) p.isa += " + AVX512-BF16 dot products";
   const AttentionSpec& s = p.spec;
   p.dv_pad = dense::RoundUp(s.head_dim_v, dense::kPad);
   // V is read in place only when it already is an f32 tile with padded width.
-  p.pack_v = !(p.shape.dtype == DType::kF32 && s.head_dim_v == p.dv_pad);
+  p.pack_v = products != dense::Products::kF32 ||
+             !(p.shape.dtype == DType::kF32 && s.head_dim_v == p.dv_pad);
 
   // Sequences (packed offsets are filled once block_k is known).
   for (int64_t b = 0; b < p.shape.batch; ++b) {
@@ -54,15 +59,20 @@ void PlanDense(PlanImpl& p, const PlanOptions& options) {
   }
   p.block_q = p.candidates.front().block_q;
   p.block_k = p.candidates.front().block_k;
+  p.est_ms = p.candidates.front().est_ms;
 
-  // Workspace: packed K^T, packed V, then one scratch block per worker.
+  // Workspace: packed K^T, packed V (in 4-byte words), then one scratch block
+  // per worker.
   const int64_t hkv = s.num_kv_heads;
+  p.k_tile_words = dense::KTileWords(products, s.head_dim_qk, p.block_k);
+  p.v_tile_words = p.pack_v ? dense::VTileWords(products, p.dv_pad, p.block_k) : 0;
   int64_t k_floats = 0, v_floats = 0;
   for (dense::Sequence& q : p.seqs) {
     q.packed_k_offset = k_floats;
     q.packed_v_offset = v_floats;
-    k_floats += hkv * dense::PackedKFloats(q.nk, s.head_dim_qk, p.block_k);
-    if (p.pack_v) v_floats += hkv * dense::PackedVFloats(q.nk, p.dv_pad, p.block_k);
+    const int64_t tiles = dense::CeilDiv(q.nk, p.block_k);
+    k_floats += hkv * tiles * p.k_tile_words;
+    v_floats += hkv * tiles * p.v_tile_words;
   }
   p.packed_k_floats = k_floats;
   p.packed_v_floats = v_floats;
@@ -98,6 +108,23 @@ void PlanDense(PlanImpl& p, const PlanOptions& options) {
   for (const auto& w : weighted) p.items.push_back(w.second);
 }
 
+}  // namespace
+
+void PlanDense(PlanImpl& p, const PlanOptions& options) {
+  PlanDenseWith(p, options, dense::Products::kF32);
+}
+void PlanDenseBf16(PlanImpl& p, const PlanOptions& options) {
+  PlanDenseWith(p, options, dense::Products::kBF16);
+}
+
+std::string DenseBf16Unsupported(const AttentionSpec&, const AttentionShape& shape) {
+  if (shape.dtype != DType::kBF16) return "needs bf16 inputs";
+  if (dense::GetDenseFns(dense::Products::kBF16).query_tile == nullptr) {
+    return "needs an AVX-512 CPU with AVX512-BF16 (and the AVX3 Highway target compiled)";
+  }
+  return "";
+}
+
 void RunDense(const PlanImpl& p, const AttentionTensors& t, std::span<std::byte> workspace) {
   std::byte* base = workspace.data();
   dense::DenseArgs a;
@@ -126,6 +153,8 @@ void RunDense(const PlanImpl& p, const AttentionTensors& t, std::span<std::byte>
   a.packed_k = reinterpret_cast<float*>(base);
   base += AlignUp(4 * p.packed_k_floats);
   a.packed_v = p.pack_v ? reinterpret_cast<float*>(base) : nullptr;
+  a.k_tile_words = p.k_tile_words;
+  a.v_tile_words = p.v_tile_words;
   base += AlignUp(4 * p.packed_v_floats);
   float* scratch = reinterpret_cast<float*>(base);
   const size_t scratch_stride = AlignUp(4 * p.scratch_floats) / 4;

@@ -32,6 +32,9 @@ struct PlanImpl {
   std::string kernel_name;
   std::string isa;  // Highway target of the kernel, or "scalar"
   std::vector<std::string> rejected;  // "name: reason" of entries that could not run this problem
+  // Entries that could run it, with their estimated time (the chosen one first).
+  std::vector<std::pair<std::string, double>> considered;
+  double est_ms = 0;  // the cost model's estimate for the chosen kernel and tiles
 
   // Resolved options.
   float scale = 1.0f;
@@ -39,8 +42,10 @@ struct PlanImpl {
   int64_t window_left = kUnbounded, window_right = kUnbounded;  // causal folded into right
 
   // Dense family.
+  dense::Products products = dense::Products::kF32;
   int64_t block_q = 0, block_k = 0, dv_pad = 0;
   bool pack_v = false;
+  int64_t k_tile_words = 0, v_tile_words = 0;
   std::vector<dense::Sequence> seqs;
   std::vector<dense::WorkItem> items;      // longest first
   std::vector<dense::PackItem> pack_items;

@@ -47,8 +47,8 @@ Plan MakePlan(const AttentionSpec& spec, const AttentionShape& shape, const Thre
   p->window_left = bound(spec.mask.window_left);
   p->window_right = bound(spec.mask.effective_right());
 
-  // Selection: a forced entry, or the first non-reference entry that accepts
-  // the problem (entries are listed fastest first).
+  // Selection: a forced entry, or, among the non-reference entries that accept
+  // the problem, the one the cost model expects to be fastest.
   if (!options.kernel.empty()) {
     const KernelEntry* e = FindKernel(options.kernel);
     if (e == nullptr) {
@@ -61,22 +61,35 @@ Plan MakePlan(const AttentionSpec& spec, const AttentionShape& shape, const Thre
     const std::string why = e->why_unsupported(spec, shape);
     ATTNKIT_CHECK(why.empty(), "kernel '", e->name, "' cannot run this problem: ", why);
     p->kernel = e;
-  } else {
-    for (const KernelEntry& e : Registry()) {
-      if (e.is_reference) continue;
-      std::string why = Accepts(e, shape.dtype) ? e.why_unsupported(spec, shape)
-                                                 : "dtype " + std::string(Name(shape.dtype));
-      if (!why.empty()) {
-        p->rejected.push_back(std::string(e.name) + ": " + why);
-        continue;
-      }
-      if (p->kernel == nullptr) p->kernel = &e;
-    }
-    ATTNKIT_CHECK(p->kernel != nullptr, "no registered kernel supports this problem");
+    p->kernel_name = e->name;
+    e->plan(*p, options);
+    return Plan(std::move(p));
   }
-  p->kernel_name = p->kernel->name;
-  p->kernel->plan(*p, options);
-  return Plan(std::move(p));
+  std::shared_ptr<PlanImpl> best;
+  std::vector<std::pair<std::string, double>> considered;
+  std::vector<std::string> rejected;
+  for (const KernelEntry& e : Registry()) {
+    if (e.is_reference) continue;
+    const std::string why = Accepts(e, shape.dtype) ? e.why_unsupported(spec, shape)
+                                                    : "dtype " + std::string(Name(shape.dtype));
+    if (!why.empty()) {
+      rejected.push_back(std::string(e.name) + ": " + why);
+      continue;
+    }
+    auto candidate = std::make_shared<PlanImpl>(*p);
+    candidate->kernel = &e;
+    candidate->kernel_name = e.name;
+    e.plan(*candidate, options);
+    considered.emplace_back(e.name, candidate->est_ms);
+    if (best == nullptr || candidate->est_ms < best->est_ms) best = std::move(candidate);
+  }
+  ATTNKIT_CHECK(best != nullptr, "no registered kernel supports this problem");
+  std::stable_sort(considered.begin(), considered.end(), [](const auto& a, const auto& b) {
+    return a.second < b.second;
+  });
+  best->considered = std::move(considered);
+  best->rejected = std::move(rejected);
+  return Plan(std::move(best));
 }
 
 size_t Plan::workspace_bytes() const { return impl_ ? impl_->workspace_bytes : 0; }
@@ -115,11 +128,17 @@ std::string Plan::Explain() const {
      << (s.has_bias ? ", bias" : "") << ", scale " << p.scale << "\n";
   os << "machine   : " << p.num_threads << " threads; " << p.cpu.ToString() << "\n";
   os << "kernel    : " << p.kernel_name << " [" << p.isa << "]\n";
+  for (const auto& [name, ms] : p.considered) {
+    if (name != p.kernel_name) os << "  also considered: " << name << " (est " << ms << " ms)\n";
+  }
   for (const std::string& r : p.rejected) os << "  rejected: " << r << "\n";
-  if (p.kernel->plan == PlanDense) {
+  if (std::string(p.kernel->family) == "dense") {
     os << "tiles     : block_q " << p.block_q << " x block_k " << p.block_k << " ("
        << p.block_q * (s.num_q_heads / s.num_kv_heads) << " rows: all query heads of a KV head), dv_pad "
-       << p.dv_pad << ", V " << (p.pack_v ? "packed to f32" : "read in place") << "\n";
+       << p.dv_pad << ", V "
+       << (!p.pack_v ? "read in place"
+                     : p.products == dense::Products::kBF16 ? "packed as bf16 pairs" : "packed to f32")
+       << "\n";
     os << "partition : " << p.items.size() << " work items (sequence x KV head x query tile), "
        << "dynamic, longest first; " << p.pack_items.size() << " pack items\n";
     os << "workspace : " << FormatBytes(static_cast<double>(p.workspace_bytes)) << " = K^T "

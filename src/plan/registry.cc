@@ -10,16 +10,22 @@ std::string AnyExactProblem(const AttentionSpec&, const AttentionShape&) { retur
 }  // namespace
 
 const std::vector<KernelEntry>& Registry() {
+  // Listed fastest first: the planner takes the first entry that accepts a problem.
   static const std::vector<KernelEntry> kEntries = {
+      {"dense_fwd_bf16_f32acc_avx512bf16", "dense",
+       {DType::kBF16},
+       "FlashAttention-2 forward on bf16 inputs with AVX512-BF16 dot products (vdpbf16ps): "
+       "exact logits, P rounded to bf16 for P V (FlashAttention's precision), f32 accumulation",
+       false, Accuracy::kBf16Products, DenseBf16Unsupported, PlanDenseBf16, RunDense},
       {"dense_fwd_f32acc_tiled", "dense",
        {DType::kF32, DType::kBF16, DType::kF16},
        "FlashAttention-2 forward: packed K^T/V tiles, register-blocked f32 micro-kernels, "
        "online softmax, causal/window tile skipping (Highway, dynamic dispatch)",
-       false, AnyExactProblem, PlanDense, RunDense},
+       false, Accuracy::kF32Products, AnyExactProblem, PlanDense, RunDense},
       {"reference_f64", "reference",
        {DType::kF32, DType::kBF16, DType::kF16},
        "fp64 oracle: materialised scores, one loop nest (slow; for tests and --kernel)",
-       true, AnyExactProblem, PlanReference, RunReference},
+       true, Accuracy::kF32Products, AnyExactProblem, PlanReference, RunReference},
   };
   return kEntries;
 }
@@ -33,7 +39,11 @@ const KernelEntry* FindKernel(const std::string& name) {
 
 std::vector<KernelInfo> ListKernels() {
   std::vector<KernelInfo> out;
-  for (const KernelEntry& e : Registry()) out.push_back({e.name, e.family, e.dtypes, e.description});
+  for (const KernelEntry& e : Registry()) {
+    out.push_back({e.name, e.family, e.dtypes, e.description,
+                   e.accuracy == Accuracy::kF32Products ? "f32 products"
+                                                        : "bf16 products (P rounded to bf16)"});
+  }
   for (auto* family : {&DecodeKernelInfos, &SparseKernelInfos, &LinearKernelInfos}) {
     for (KernelInfo& k : family()) out.push_back(std::move(k));
   }

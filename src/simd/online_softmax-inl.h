@@ -43,25 +43,25 @@ HWY_INLINE float RowMax(const float* HWY_RESTRICT s, size_t n) {
   return hn::GetLane(hn::MaxOfLanes(d, m));
 }
 
-// s[i] <- 2^(s[i] - row_max) for i < n (a multiple of Lanes); returns the sum.
-// s - max is exact for logits near the max (Sterbenz), so huge logits lose no
-// accuracy in the entries that carry the weight.
-HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float row_max) {
+// s[i] <- 2^(c s[i] - row_max) for i < n (a multiple of Lanes); returns the
+// sum. c s - max is one fused operation (a single rounding), so huge logits
+// lose no accuracy in the entries that carry the weight.
+HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float c, float row_max) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
-  const auto vmax = hn::Set(d, row_max);
+  const auto vmax = hn::Set(d, row_max), vc = hn::Set(d, c);
   auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);  // two chains hide the add latency
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto p0 = Exp2(d, hn::Sub(hn::LoadU(d, s + i), vmax));
-    const auto p1 = Exp2(d, hn::Sub(hn::LoadU(d, s + i + N), vmax));
+    const auto p0 = Exp2(d, hn::MulSub(hn::LoadU(d, s + i), vc, vmax));
+    const auto p1 = Exp2(d, hn::MulSub(hn::LoadU(d, s + i + N), vc, vmax));
     hn::StoreU(p0, d, s + i);
     hn::StoreU(p1, d, s + i + N);
     sum0 = hn::Add(sum0, p0);
     sum1 = hn::Add(sum1, p1);
   }
   for (; i < n; i += N) {
-    const auto p = Exp2(d, hn::Sub(hn::LoadU(d, s + i), vmax));
+    const auto p = Exp2(d, hn::MulSub(hn::LoadU(d, s + i), vc, vmax));
     hn::StoreU(p, d, s + i);
     sum0 = hn::Add(sum0, p);
   }
@@ -77,19 +77,20 @@ HWY_INLINE void ScaleRow(float* HWY_RESTRICT x, size_t n, float a) {
 }
 
 // One online-softmax step for a whole tile: rows r < `rows` of `s` (row
-// stride `ld`, `width` columns, a multiple of Lanes, padding at -inf). The
-// per-row scalar work (new max, rescale
-// factor) vectorised across rows: alpha[r] receives the factor for row r's
-// accumulator. m, l and alpha hold at least RoundUp(rows, Lanes) floats.
+// stride `ld`, `width` columns, a multiple of Lanes, padding at -inf), whose
+// base-2 logits are c * s (c > 0: the caller may leave the softmax scale to
+// this step, where it costs nothing). The per-row scalar work (new max,
+// rescale factor) is vectorised across rows: alpha[r] receives the factor for
+// row r's accumulator. m, l and alpha hold at least RoundUp(rows, Lanes) floats.
 HWY_INLINE void OnlineSoftmaxTile(float* HWY_RESTRICT s, size_t rows, size_t ld, size_t width,
-                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
+                                  float c, float* HWY_RESTRICT m, float* HWY_RESTRICT l,
                                   float* HWY_RESTRICT alpha) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   // Pass 1: new row maxima (alpha temporarily holds them).
   for (size_t r = 0; r < rows; ++r) {
-    const float tile_max = RowMax(s + r * ld, width);
+    const float tile_max = c * RowMax(s + r * ld, width);
     alpha[r] = tile_max > m[r] ? tile_max : m[r];
   }
   for (size_t r = rows; r % N != 0; ++r) alpha[r] = m[r];  // lanes past the last row
@@ -110,7 +111,7 @@ HWY_INLINE void OnlineSoftmaxTile(float* HWY_RESTRICT s, size_t rows, size_t ld,
       for (size_t i = 0; i < width; i += N) hn::StoreU(hn::Zero(d), d, row + i);
       continue;
     }
-    l[r] = alpha[r] * l[r] + ExpSubtractMaxInPlace(row, width, m[r]);
+    l[r] = alpha[r] * l[r] + ExpSubtractMaxInPlace(row, width, c, m[r]);
   }
 }
 

@@ -67,11 +67,11 @@ void TestOnlineSoftmaxTile() {
   t1[5] = kNegInf;
   const std::vector<float> s1 = t1, s2 = t2;
   std::vector<float> m(16, kNegInf), l(16, 0.0f), alpha(16, 0.0f);
-  OnlineSoftmaxTile(t1.data(), rows, n, n, m.data(), l.data(), alpha.data());
+  OnlineSoftmaxTile(t1.data(), rows, n, n, 1.0f, m.data(), l.data(), alpha.data());
   EXPECT_EQ(alpha[0], 0.0f) << "first tile: the old state is empty";
   EXPECT_EQ(t1[5], 0.0f) << "masked key gets probability exactly 0";
   EXPECT_EQ(t1[n], 0.0f);
-  OnlineSoftmaxTile(t2.data(), rows, n, n, m.data(), l.data(), alpha.data());
+  OnlineSoftmaxTile(t2.data(), rows, n, n, 1.0f, m.data(), l.data(), alpha.data());
   const float max_a = *std::max_element(s1.begin(), s1.begin() + n);
   EXPECT_NEAR(alpha[0], std::exp2(max_a - m[0]), 1e-6);
   for (size_t r = 0; r < 2; ++r) {  // base-2 log-sum-exp over both tiles

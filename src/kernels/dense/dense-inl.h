@@ -50,6 +50,14 @@ HWY_INLINE T* RowPtr(const TensorView& t, int64_t batch, int64_t head, int64_t n
   return static_cast<T*>(t.data) + batch * t.strides[0] + head * t.strides[1] + n * t.strides[2];
 }
 
+// Packed K^T / V tile t of KV head g of sequence s (see DenseArgs).
+HWY_INLINE float* KTile(const DenseArgs& a, const Sequence& s, int64_t g, int64_t t) {
+  return a.packed_k + s.packed_k_offset + (g * CeilDiv(s.nk, a.block_k) + t) * a.k_tile_words;
+}
+HWY_INLINE float* VTile(const DenseArgs& a, const Sequence& s, int64_t g, int64_t t) {
+  return a.packed_v + s.packed_v_offset + (g * CeilDiv(s.nk, a.block_k) + t) * a.v_tile_words;
+}
+
 // Packs key tile `k_tile` of (seq, kv_head) as K^T [dqk x block_k] in f32,
 // zero-filling the columns past the last key.
 template <typename T>
@@ -57,8 +65,7 @@ void PackKTile(const DenseArgs& a, const PackItem& it) {
   const Sequence& s = a.seqs[it.seq];
   const int64_t bk = a.block_k, j0 = it.k_tile * bk;
   const int64_t cols = std::min(bk, s.nk - j0);
-  float* HWY_RESTRICT dst = a.packed_k + s.packed_k_offset +
-                            (it.kv_head * CeilDiv(s.nk, bk) + it.k_tile) * a.dqk * bk;
+  float* HWY_RESTRICT dst = KTile(a, s, it.kv_head, it.k_tile);
   const T* src = RowPtr<const T>(a.k, s.batch_index, it.kv_head, s.k_offset + j0);
   const int64_t row_stride = a.k.strides[2];
   int64_t c0 = 0;
@@ -98,8 +105,7 @@ void PackVTile(const DenseArgs& a, const PackItem& it) {
   const Sequence& s = a.seqs[it.seq];
   const int64_t bk = a.block_k, j0 = it.k_tile * bk;
   const int64_t cols = std::min(bk, s.nk - j0);
-  float* HWY_RESTRICT dst = a.packed_v + s.packed_v_offset +
-                            (it.kv_head * CeilDiv(s.nk, bk) + it.k_tile) * bk * a.dv_pad;
+  float* HWY_RESTRICT dst = VTile(a, s, it.kv_head, it.k_tile);
   for (int64_t c = 0; c < cols; ++c) {
     const T* src = RowPtr<const T>(a.v, s.batch_index, it.kv_head, s.k_offset + j0 + c);
     float* row = dst + c * a.dv_pad;
@@ -160,7 +166,7 @@ struct QueryTileState {
   int64_t kv_head, h0, i0, rows;  // rows: query positions of this tile
   size_t nrows;                   // tile rows = group x rows
   int64_t pmin, pmax;             // absolute positions of the first and last position
-  float* qs;                      // [cap x ldq]  scaled Q rows
+  float* qs;                      // [cap x ldq]  Q rows, as the products want them
   float* st;                      // [cap x bk]   logits, then probabilities
   float* acc;                     // [cap x dvp]  unnormalised output
   float* m;                       // [cap_pad]    running max (base 2)
@@ -168,11 +174,47 @@ struct QueryTileState {
   float* alpha;                   // [cap_pad]    rescale factor of the current key tile
 };
 
-// Loads Q (scaled into base-2 logit units) and resets the row states. A
-// learned sink is a virtual key with logit sink[h] and value 0: it starts the
-// row state at m = sink, l = 1. `scratch` holds ScratchFloats(block_q * group,
-// ...) floats owned by this worker.
-template <typename T>
+// The two products of a tile, as a policy (see dense.h, Products):
+//   kScaledLogits          whether QK already applies scale x log2 e
+//   LoadQRow(a, src, dst)  one Q row into the tile's Q buffer
+//   QK(a, ts, t, width)    ts.st = Q K^T of key tile t (width columns)
+//   PV(a, ts, t, cols)     ts.acc += P (in ts.st) x V of key tile t
+// F32Products: exact f32 FMAs for every input dtype. Bf16Products (AVX512-BF16)
+// is in dense_bf16-inl.h.
+struct F32Products {
+  // Q rows are stored f32, unscaled: S = Q K^T is exactly what a naive f32
+  // implementation computes; the scale (x log2 e) is applied afterwards.
+  static constexpr bool kScaledLogits = false;
+  template <typename T>
+  static void LoadQRow(const DenseArgs& a, const T* src, float* dst) {
+    ConvertScaleRow(src, static_cast<size_t>(a.dqk), 1.0f, dst);
+  }
+  static void QK(const DenseArgs& a, QueryTileState& ts, int64_t t, size_t width) {
+    const size_t ldq = static_cast<size_t>(RoundUp(a.dqk, kPad)), ldk = static_cast<size_t>(a.block_k);
+    TileGemm</*kAccumulate=*/false>(ts.qs, ldq, KTile(a, *ts.seq, ts.kv_head, t), ldk, ts.nrows,
+                                    static_cast<size_t>(a.dqk), width, ts.st, ldk, a.l1_floats);
+  }
+  static void PV(const DenseArgs& a, QueryTileState& ts, int64_t t, size_t cols) {
+    const Sequence& s = *ts.seq;
+    const size_t dvp = static_cast<size_t>(a.dv_pad);
+    const float* vt;
+    size_t ldv;
+    if (a.packed_v != nullptr) {
+      vt = VTile(a, s, ts.kv_head, t);
+      ldv = dvp;
+    } else {  // f32 V with dv == dv_pad, read in place
+      vt = RowPtr<const float>(a.v, s.batch_index, ts.kv_head, s.k_offset + t * a.block_k);
+      ldv = static_cast<size_t>(a.v.strides[2]);
+    }
+    TileGemm</*kAccumulate=*/true>(ts.st, static_cast<size_t>(a.block_k), vt, ldv, ts.nrows, cols,
+                                   dvp, ts.acc, dvp, a.l1_floats);
+  }
+};
+
+// Loads Q and resets the row states. A learned sink is a virtual key with
+// logit sink[h] and value 0: it starts the row state at m = sink, l = 1.
+// `scratch` holds ScratchFloats(block_q * group, ...) floats owned by this worker.
+template <typename T, class Products>
 QueryTileState InitQueryTile(const DenseArgs& a, const Sequence& s, int64_t kv_head,
                              int64_t q_tile, float* HWY_RESTRICT scratch) {
   const int64_t group = a.group, bq = a.block_q;
@@ -198,9 +240,8 @@ QueryTileState InitQueryTile(const DenseArgs& a, const Sequence& s, int64_t kv_h
   for (int64_t hh = 0; hh < group; ++hh) {
     const int64_t h = ts.h0 + hh;
     for (int64_t r = 0; r < ts.rows; ++r) {
-      ConvertScaleRow(RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + ts.i0 + r),
-                      static_cast<size_t>(a.dqk), a.scale * kLog2e,
-                      ts.qs + (hh * ts.rows + r) * static_cast<int64_t>(ldq));
+      Products::LoadQRow(a, RowPtr<const T>(a.q, s.batch_index, h, s.q_offset + ts.i0 + r),
+                         ts.qs + (hh * ts.rows + r) * static_cast<int64_t>(ldq));
     }
     const float sink =
         has_sink ? kLog2e * LoadAsF32(a.sinks.data, a.sinks.dtype, h * a.sinks.strides[0]) : kNegInf;
@@ -229,22 +270,23 @@ HWY_INLINE KeyTileRange VisibleKeyTiles(const DenseArgs& a, const QueryTileState
 
 // One online-softmax step over key tile t: S = Qs K^T_t, score modifiers, the
 // mask where it cuts the tile, the rescale of the accumulator, acc += P V_t.
+template <class Products>
 HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t) {
   const Sequence& s = *ts.seq;
-  const int64_t bk = a.block_k, j0 = t * bk, g = ts.kv_head;
+  const int64_t bk = a.block_k, j0 = t * bk;
   const size_t cols = static_cast<size_t>(std::min(bk, s.nk - j0));
-  const size_t dqk = static_cast<size_t>(a.dqk), ldq = static_cast<size_t>(RoundUp(a.dqk, kPad));
   const size_t dvp = static_cast<size_t>(a.dv_pad), ldk = static_cast<size_t>(bk);
-  const int64_t left = a.window_left, right = a.window_right, num_tiles = CeilDiv(s.nk, bk);
+  const int64_t left = a.window_left, right = a.window_right;
   // Fully visible for every row of the tile: no mask work at all.
   const bool full = (left == kUnbounded || j0 >= ts.pmax - left) &&
                     (right == kUnbounded || j0 + static_cast<int64_t>(cols) - 1 <= ts.pmin + right);
   // Only the lane-padded width of the last tile is computed, not all of block_k.
   const size_t width = static_cast<size_t>(RoundUp(static_cast<int64_t>(cols), kPad));
-  const float* kt = a.packed_k + s.packed_k_offset + (g * num_tiles + t) * a.dqk * bk;
-  TileGemm</*kAccumulate=*/false>(ts.qs, ldq, kt, ldk, ts.nrows, dqk, width, ts.st, ldk,
-                                  a.l1_floats);
+  Products::QK(a, ts, t, width);
 
+  // Base-2 logits are qk_scale x S. The softmax applies the scale for free,
+  // unless score modifiers need the scaled logits first.
+  const float qk_scale = Products::kScaledLogits ? 1.0f : a.scale * kLog2e;
   const bool modifiers = ScoreModifiers::AnyEnabled(a);
   if (modifiers || !full || cols < width) {
     for (size_t rr = 0; rr < ts.nrows; ++rr) {
@@ -252,6 +294,7 @@ HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t
       const int64_t hh = static_cast<int64_t>(rr) / ts.rows, r = static_cast<int64_t>(rr) % ts.rows;
       const int64_t pos = ts.pmin + r;
       if (modifiers) {
+        if (qk_scale != 1.0f) ScaleRow(srow, width, qk_scale);
         ScoreModifiers::Apply(
             a, RowContext{s.batch_index, ts.h0 + hh, ts.i0 + r, pos, j0, cols, width}, srow);
       }
@@ -263,22 +306,13 @@ HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t
       }
     }
   }
-  OnlineSoftmaxTile(ts.st, ts.nrows, ldk, width, ts.m, ts.l, ts.alpha);
+  OnlineSoftmaxTile(ts.st, ts.nrows, ldk, width, modifiers ? 1.0f : qk_scale, ts.m, ts.l,
+                    ts.alpha);
   for (size_t rr = 0; rr < ts.nrows; ++rr) {
     if (ts.alpha[rr] != 1.0f) ScaleRow(ts.acc + rr * dvp, dvp, ts.alpha[rr]);
   }
 
-  const float* vt;
-  size_t ldv;
-  if (a.packed_v != nullptr) {
-    vt = a.packed_v + s.packed_v_offset + (g * num_tiles + t) * bk * a.dv_pad;
-    ldv = dvp;
-  } else {  // f32 V with dv == dv_pad, read in place
-    vt = RowPtr<const float>(a.v, s.batch_index, g, s.k_offset + j0);
-    ldv = static_cast<size_t>(a.v.strides[2]);
-  }
-  TileGemm</*kAccumulate=*/true>(ts.st, ldk, vt, ldv, ts.nrows, cols, dvp, ts.acc, dvp,
-                                 a.l1_floats);
+  Products::PV(a, ts, t, cols);
 }
 
 // Normalises and stores every row of the tile (O = acc / l, LSE), in the
@@ -296,11 +330,11 @@ HWY_INLINE void FinishQueryTile(const DenseArgs& a, const QueryTileState& ts) {
 }
 
 // One dense work item: every visible key tile, in order.
-template <typename T>
+template <typename T, class Products = F32Products>
 void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
-  QueryTileState ts = InitQueryTile<T>(a, a.seqs[w.seq], w.kv_head, w.q_tile, scratch);
+  QueryTileState ts = InitQueryTile<T, Products>(a, a.seqs[w.seq], w.kv_head, w.q_tile, scratch);
   const KeyTileRange range = VisibleKeyTiles(a, ts);
-  for (int64_t t = range.first; t < range.end; ++t) ProcessKeyTile(a, ts, t);
+  for (int64_t t = range.first; t < range.end; ++t) ProcessKeyTile<Products>(a, ts, t);
   FinishQueryTile(a, ts);
 }
 

@@ -34,8 +34,8 @@ struct Sequence {
   int64_t q_offset;     // first token of this sequence along N of q/out/lse
   int64_t k_offset;     // first token along N of k/v
   int64_t nq, nk;
-  int64_t packed_k_offset;  // floats from DenseArgs::packed_k to this sequence's tiles
-  int64_t packed_v_offset;  // floats from DenseArgs::packed_v
+  int64_t packed_k_offset;  // 4-byte words from DenseArgs::packed_k to this sequence's tiles
+  int64_t packed_v_offset;  // 4-byte words from DenseArgs::packed_v
 };
 
 // (sequence, KV head, query tile): the unit of parallel work; it computes the
@@ -65,16 +65,29 @@ struct DenseArgs {
   TensorView q, k, v, out, lse, sinks, bias;  // lse/sinks/bias: data == nullptr when off
   int64_t block_q = 0, block_k = 0;    // query positions (x group = tile rows); keys, a multiple of kPad
   size_t l1_floats = 9216;             // L1 budget of a streamed B block in the tile products
+  // Packed tiles, in 4-byte words (one f32, or one pair of bf16). Tile t of
+  // KV head g of a sequence starts at packed_k + seq.packed_k_offset +
+  // (g * num_key_tiles + t) * k_tile_words (likewise for V).
   float* packed_k = nullptr;
-  float* packed_v = nullptr;           // nullptr: V is read in place
+  float* packed_v = nullptr;           // nullptr: V is read in place (f32 products only)
+  int64_t k_tile_words = 0, v_tile_words = 0;
 };
 
-// Floats of packed K^T for one (sequence, KV head).
-inline int64_t PackedKFloats(int64_t nk, int64_t dqk, int64_t block_k) {
-  return CeilDiv(nk, block_k) * dqk * block_k;
+// The two products of a tile, by precision:
+//   kF32:  f32 FMAs on f32 tiles (any input dtype, converted exactly). K^T tile
+//          [dqk][block_k] f32, V tile [block_k][dv_pad] f32.
+//   kBF16: AVX512-BF16 dot products (vdpbf16ps, 2 MACs per lane) on bf16 inputs;
+//          logits are exact products summed in f32, P is rounded to bf16 for
+//          P V (as FlashAttention does on GPUs). K^T tile [ceil(dqk/2)][block_k]
+//          pairs (k[c][2p], k[c][2p+1]); V tile [ceil(block_k/2)][dv_pad] pairs
+//          (v[2i][c], v[2i+1][c]).
+enum class Products : uint8_t { kF32, kBF16 };
+
+inline int64_t KTileWords(Products p, int64_t dqk, int64_t block_k) {
+  return p == Products::kF32 ? dqk * block_k : CeilDiv(dqk, 2) * block_k;
 }
-inline int64_t PackedVFloats(int64_t nk, int64_t dv_pad, int64_t block_k) {
-  return CeilDiv(nk, block_k) * block_k * dv_pad;
+inline int64_t VTileWords(Products p, int64_t dv_pad, int64_t block_k) {
+  return p == Products::kF32 ? block_k * dv_pad : CeilDiv(block_k, 2) * dv_pad;
 }
 // Per-worker scratch for tiles of `rows` = block_q x group rows: Q tile
 // [rows x dqk], logits [rows x bk], accumulator [rows x dv_pad], then running
@@ -88,14 +101,16 @@ using PackFn = void (*)(const DenseArgs&, const PackItem&);
 using TileFn = void (*)(const DenseArgs&, const WorkItem&, float* scratch);
 
 // The kernel's entry points for the best Highway target this CPU supports
-// (or the one forced by hwy::SetSupportedTargetsForTest).
+// (or the one forced by hwy::SetSupportedTargetsForTest). For kBF16, all
+// pointers are null unless that target has the AVX512-BF16 path and the CPU
+// supports it.
 struct DenseFns {
   PackFn pack_k = nullptr;
   PackFn pack_v = nullptr;
   TileFn query_tile = nullptr;
   const char* target = "";  // e.g. "AVX3"
 };
-DenseFns GetDenseFns();
+DenseFns GetDenseFns(Products products = Products::kF32);
 
 }  // namespace attnkit::dense
 
