@@ -68,6 +68,11 @@ HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float c,
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
 }
 
+// s[i] <- 2^(s[i] - row_max): logits already in base-2 units.
+HWY_INLINE float ExpSubtractMaxInPlace(float* HWY_RESTRICT s, size_t n, float row_max) {
+  return ExpSubtractMaxInPlace(s, n, 1.0f, row_max);
+}
+
 // x[i] *= a for i < n (a multiple of Lanes).
 HWY_INLINE void ScaleRow(float* HWY_RESTRICT x, size_t n, float a) {
   const hn::ScalableTag<float> d;
@@ -113,6 +118,13 @@ HWY_INLINE void OnlineSoftmaxTile(float* HWY_RESTRICT s, size_t rows, size_t ld,
     }
     l[r] = alpha[r] * l[r] + ExpSubtractMaxInPlace(row, width, c, m[r]);
   }
+}
+
+// The same step for logits already in base-2 units (c = 1).
+HWY_INLINE void OnlineSoftmaxTile(float* HWY_RESTRICT s, size_t rows, size_t ld, size_t width,
+                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
+                                  float* HWY_RESTRICT alpha) {
+  OnlineSoftmaxTile(s, rows, ld, width, 1.0f, m, l, alpha);
 }
 
 }  // namespace HWY_NAMESPACE
