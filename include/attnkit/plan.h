@@ -41,6 +41,11 @@ struct PlanOptions {
   // Tile overrides (0 = from the cost model). block_k must be a multiple of 16.
   int64_t block_q = 0;
   int64_t block_k = 0;
+  // Time the cost model's best tilings once on synthetic inputs of this shape
+  // and keep the fastest (a few kernel runs, once per shape: the winner is
+  // cached in-process and in $ATTNKIT_AUTOTUNE_CACHE, default
+  // ~/.cache/attnkit/autotune.tsv; "off" keeps it in-process only).
+  bool autotune = false;
 };
 
 struct PlanImpl;  // defined in src/plan/

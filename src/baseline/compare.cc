@@ -64,10 +64,7 @@ double MaxAbsDiff(const TensorView& a, const TensorView& b) {
 
 BenchCase::BenchCase(const harness::Case& c, bool with_baseline)
     : case_(c), inputs_(harness::MakeInputs(c)) {
-  PlanOptions options;
-  options.kernel = c.kernel;
-  options.block_q = c.block_q;
-  options.block_k = c.block_k;
+  const PlanOptions options = c.Options();
   const AttentionShape shape = c.Shape();
   plan_ = MakePlan(c.spec, shape, ThreadingContext(c.threads), options);
   workspace_.resize(plan_.workspace_bytes());

@@ -75,6 +75,15 @@ AttentionShape Case::Shape() const {
   return s;
 }
 
+PlanOptions Case::Options() const {
+  PlanOptions o;
+  o.kernel = kernel;
+  o.block_q = block_q;
+  o.block_k = block_k;
+  o.autotune = autotune;
+  return o;
+}
+
 std::string Case::ToString() const {
   std::ostringstream os;
   const AttentionSpec& s = spec;
@@ -105,6 +114,7 @@ std::string Case::ToString() const {
   if (threads != 1) os << " t" << threads;
   if (!kernel.empty()) os << " k=" << kernel;
   if (block_q || block_k) os << " tile" << block_q << "x" << block_k;
+  if (autotune) os << " autotune";
   return os.str();
 }
 
@@ -137,10 +147,7 @@ CheckResult Check(const Case& c) {
   Case with_lse = c;
   with_lse.spec = spec;
   Inputs in = MakeInputs(with_lse);
-  PlanOptions options;
-  options.kernel = c.kernel;
-  options.block_q = c.block_q;
-  options.block_k = c.block_k;
+  const PlanOptions options = c.Options();
   const AttentionShape shape = c.Shape();
   const Plan plan = MakePlan(spec, shape, ThreadingContext(c.threads), options);
   std::vector<std::byte> workspace(plan.workspace_bytes());

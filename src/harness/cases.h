@@ -41,9 +41,11 @@ struct Case {
   int threads = 1;
   std::string kernel;  // registry name, "" = planner's choice
   int64_t block_q = 0, block_k = 0;
+  bool autotune = false;  // PlanOptions::autotune
 
   bool is_varlen() const { return !varlen_q.empty(); }
   AttentionShape Shape() const;
+  PlanOptions Options() const;  // kernel, tiles and autotune as PlanOptions
   // GoogleTest prints parameters with this.
   friend void PrintTo(const Case& c, std::ostream* os) { *os << c.ToString(); }
   std::string ToString() const;  // one line, all parameters that differ from defaults

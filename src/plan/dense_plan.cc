@@ -7,6 +7,7 @@
 
 #include "attnkit/error.h"
 #include "src/common/parallel.h"
+#include "src/plan/autotune.h"
 #include "src/plan/cost_model.h"
 #include "src/plan/registry.h"
 
@@ -110,11 +111,47 @@ void PlanDenseWith(PlanImpl& p, const PlanOptions& options, dense::Products prod
 
 }  // namespace
 
+namespace {
+
+// PlanDenseWith, or with options.autotune (and no tile override): the tiles
+// measured fastest for this shape, from the cache or by timing candidates.
+void PlanDenseTuned(PlanImpl& p, const PlanOptions& options, dense::Products products) {
+  if (!options.autotune || options.block_q != 0 || options.block_k != 0) {
+    return PlanDenseWith(p, options, products);
+  }
+  const PlanImpl blank = p;  // before tiles and partition
+  PlanDenseWith(p, options, products);  // the cost model's candidates
+  const std::string key = AutotuneKey(p);
+  PlanOptions fixed = options;
+  if (LookupTunedTiles(key, fixed.block_q, fixed.block_k)) {
+    p = blank;
+    PlanDenseWith(p, fixed, products);
+    p.tuned_from_cache = true;
+    return;
+  }
+  PlanImpl tuning = blank;
+  const TileTiming best = AutotuneDenseTiles(
+      tuning, p.candidates, [&](PlanImpl& trial, int64_t bq, int64_t bk) {
+        PlanOptions o = options;
+        o.block_q = bq;
+        o.block_k = bk;
+        PlanDenseWith(trial, o, products);
+      });
+  StoreTunedTiles(key, best.block_q, best.block_k, best.ms);
+  fixed.block_q = best.block_q;
+  fixed.block_k = best.block_k;
+  p = blank;
+  PlanDenseWith(p, fixed, products);
+  p.tuning = std::move(tuning.tuning);
+}
+
+}  // namespace
+
 void PlanDense(PlanImpl& p, const PlanOptions& options) {
-  PlanDenseWith(p, options, dense::Products::kF32);
+  PlanDenseTuned(p, options, dense::Products::kF32);
 }
 void PlanDenseBf16(PlanImpl& p, const PlanOptions& options) {
-  PlanDenseWith(p, options, dense::Products::kBF16);
+  PlanDenseTuned(p, options, dense::Products::kBF16);
 }
 
 std::string DenseBf16Unsupported(const AttentionSpec&, const AttentionShape& shape) {

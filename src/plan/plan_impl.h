@@ -51,6 +51,14 @@ struct PlanImpl {
   std::vector<dense::PackItem> pack_items;
   int64_t packed_k_floats = 0, packed_v_floats = 0, scratch_floats = 0;
   std::vector<TileCandidate> candidates;   // sorted by est_ms; [0] is the choice
+  // PlanOptions::autotune: the measured tilings ({block_q, block_k, ms}), and
+  // whether the choice came from the cache instead.
+  struct Timed {
+    int64_t block_q, block_k;
+    double ms;
+  };
+  std::vector<Timed> tuning;
+  bool tuned_from_cache = false;
   dense::DenseFns fns;
 
   size_t workspace_bytes = 0;

@@ -144,6 +144,15 @@ std::string Plan::Explain() const {
     os << "workspace : " << FormatBytes(static_cast<double>(p.workspace_bytes)) << " = K^T "
        << FormatBytes(4.0 * p.packed_k_floats) << " + V " << FormatBytes(4.0 * p.packed_v_floats)
        << " + " << p.num_threads << " x scratch " << FormatBytes(4.0 * p.scratch_floats) << "\n";
+    if (p.tuned_from_cache) {
+      os << "autotune  : tiles from the autotune cache for this shape\n";
+    } else if (!p.tuning.empty()) {
+      os << "autotune  : measured";
+      for (const PlanImpl::Timed& t : p.tuning) {
+        os << " " << t.block_q << "x" << t.block_k << "=" << t.ms << "ms";
+      }
+      os << "\n";
+    }
     os << "candidates (cost model, best first):\n";
     os << "  block_q block_k  est_ms  working_set  fits_L2\n";
     const size_t shown = std::min<size_t>(p.candidates.size(), 8);

@@ -7,10 +7,13 @@
 #include "attnkit/attnkit.h"
 #include "src/harness/cases.h"
 #include "src/plan/cost_model.h"
+#include "src/plan/autotune.h"
 #include "src/plan/plan_impl.h"
 #include "src/plan/registry.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 namespace attnkit {
 namespace {
@@ -124,6 +127,29 @@ TEST(PlannerTest, WindowSkipsTilesOnBothSides) {
   const Plan p2 = MakePlan(c.spec, c.Shape(), ThreadingContext(1), o);
   EXPECT_EQ(VisitedKeyTiles(p2.impl(), 200, 50, 0, 64, 64), 0);
   EXPECT_EQ(VisitedKeyTiles(p2.impl(), 200, 50, 128, 64, 64), 1);
+}
+
+TEST(PlannerTest, AutotuneMeasuresOnceThenUsesTheCache) {
+  setenv("ATTNKIT_AUTOTUNE_CACHE", "off", 1);  // in-process cache only
+  harness::Case c = SmallCase();
+  c.seqlen_q = 77;  // a shape no other test tunes
+  c.autotune = true;
+  const Plan first = MakePlan(c.spec, c.Shape(), ThreadingContext(1), c.Options());
+  const PlanImpl& p = first.impl();
+  ASSERT_FALSE(p.tuning.empty());
+  EXPECT_LE(p.tuning.size(), kAutotuneCandidates);
+  const auto fastest = std::min_element(p.tuning.begin(), p.tuning.end(),
+                                        [](const auto& a, const auto& b) { return a.ms < b.ms; });
+  EXPECT_EQ(p.block_q, fastest->block_q);
+  EXPECT_EQ(p.block_k, fastest->block_k);
+  EXPECT_NE(first.Explain().find("autotune  : measured"), std::string::npos);
+  const Plan second = MakePlan(c.spec, c.Shape(), ThreadingContext(1), c.Options());
+  EXPECT_TRUE(second.impl().tuned_from_cache);
+  EXPECT_EQ(second.impl().block_q, p.block_q);
+  EXPECT_EQ(second.impl().block_k, p.block_k);
+  // The tuned plan computes the right thing.
+  const harness::CheckResult r = harness::Check(c);
+  EXPECT_TRUE(r.pass) << r.failure;
 }
 
 TEST(PlannerTest, CostModelPrefersTilesThatFitL2) {

@@ -16,7 +16,8 @@ struct BenchFlags {
   int threads = 0, reps = 0;
   double min_time = 1.0;
   bool no_baseline = false, list = false;
-  bool roof = false;                           // --roof: report results against measured roofs
+  bool roof = false;      // --roof: report results against measured roofs
+  bool autotune = false;  // --autotune: measured tile choice per shape (PlanOptions::autotune)
   bool decode = false, sparse = false, linear = false;  // family modes
 };
 

@@ -63,6 +63,7 @@ void RunBench(const BenchFlags& f) {
     for (harness::NamedCase nc : harness::ReadShapeFile(file)) {
       ++listed;
       if (dtype) nc.c.dtype = *dtype;
+      nc.c.autotune = f.autotune;
       nc.c.threads = threads;
       if (std::regex_search(nc.name, re) || std::regex_search(nc.c.ToString(), re)) {
         cases.push_back(std::move(nc));
@@ -84,12 +85,15 @@ void RunBench(const BenchFlags& f) {
   // Header: machine, threads, BLAS and its measured roof.
   const baseline::BlasInfo& blas = baseline::Blas();
   const bool with_baseline = !f.no_baseline && blas.available;
+  // --roof also needs the sgemm figure when the baseline itself is off.
+  ATTNKIT_CHECK(!f.roof || blas.available, "--roof needs OpenBLAS to measure the sgemm roof: ",
+                blas.Describe());
   double sgemm = 0;
-  if (with_baseline) sgemm = baseline::MeasureSgemmGflops(threads);
+  if (with_baseline || f.roof) sgemm = baseline::MeasureSgemmGflops(threads);
   const std::string cpu = CpuInfo::Detect().ToString();
   std::string blas_text =
       f.no_baseline ? std::string("baseline off (--no-baseline)") : blas.Describe();
-  if (with_baseline) {
+  if (with_baseline || f.roof) {
     blas_text += "; sgemm 2048^3 on " + std::to_string(threads) +
                  " threads: " + harness::Fixed(sgemm, 0) + " GFLOP/s";
   }
@@ -104,11 +108,19 @@ void RunBench(const BenchFlags& f) {
   }
   std::fflush(stdout);
 
-  harness::Table table(
-      {"name", "ms", "min_ms", "GFLOP/s", "eff_GFLOP/s", "base_ms", "speedup", "max_diff"});
-  harness::Table full({"name", "case", "kernel", "threads", "reps", "attnkit_ms", "attnkit_min_ms",
-                       "dense_gflops", "eff_gflops", "baseline_ms", "baseline_min_ms", "speedup",
-                       "max_abs_diff"});
+  std::vector<std::string> cols = {"name",    "ms",      "min_ms",  "GFLOP/s", "eff_GFLOP/s",
+                                   "base_ms", "speedup", "max_diff"};
+  std::vector<std::string> full_cols = {"name",          "case",           "kernel",
+                                        "threads",       "reps",           "attnkit_ms",
+                                        "attnkit_min_ms", "dense_gflops",  "eff_gflops",
+                                        "baseline_ms",   "baseline_min_ms", "speedup",
+                                        "max_abs_diff"};
+  if (f.roof) {  // effective GFLOP/s as a fraction of the sgemm measured above
+    cols.insert(cols.begin() + 5, "roof%");
+    full_cols.push_back("roof_fraction");
+  }
+  harness::Table table(cols);
+  harness::Table full(full_cols);
   baseline::TimingOptions timing;
   timing.reps = f.reps;
   timing.min_seconds = f.min_time;
@@ -124,15 +136,21 @@ void RunBench(const BenchFlags& f) {
     const std::string speedup =
         r.has_baseline ? harness::Fixed(r.baseline.median_ms / r.attnkit.median_ms, 2) : none;
     const std::string diff = r.has_baseline ? harness::Sig(r.max_abs_diff, 2) : none;
-    table.AddRow({nc.name, baseline::FormatMs(r.attnkit.median_ms),
-                  baseline::FormatMs(r.attnkit.min_ms), harness::Fixed(dense, 1),
-                  harness::Fixed(eff, 1), base_ms, speedup, diff});
-    full.AddRow({nc.name, nc.c.ToString(), r.kernel, std::to_string(threads),
-                 std::to_string(r.attnkit.reps), harness::Fixed(r.attnkit.median_ms, 3),
-                 harness::Fixed(r.attnkit.min_ms, 3), harness::Fixed(dense, 2),
-                 harness::Fixed(eff, 2),
-                 r.has_baseline ? harness::Fixed(r.baseline.median_ms, 3) : none,
-                 r.has_baseline ? harness::Fixed(r.baseline.min_ms, 3) : none, speedup, diff});
+    std::vector<std::string> row = {nc.name, baseline::FormatMs(r.attnkit.median_ms),
+                                    baseline::FormatMs(r.attnkit.min_ms), harness::Fixed(dense, 1),
+                                    harness::Fixed(eff, 1), base_ms, speedup, diff};
+    std::vector<std::string> full_row = {
+        nc.name, nc.c.ToString(), r.kernel, std::to_string(threads),
+        std::to_string(r.attnkit.reps), harness::Fixed(r.attnkit.median_ms, 3),
+        harness::Fixed(r.attnkit.min_ms, 3), harness::Fixed(dense, 2), harness::Fixed(eff, 2),
+        r.has_baseline ? harness::Fixed(r.baseline.median_ms, 3) : none,
+        r.has_baseline ? harness::Fixed(r.baseline.min_ms, 3) : none, speedup, diff};
+    if (f.roof) {
+      row.insert(row.begin() + 5, harness::Fixed(100.0 * eff / sgemm, 0));
+      full_row.push_back(harness::Fixed(eff / sgemm, 3));
+    }
+    table.AddRow(row);
+    full.AddRow(full_row);
     progress.Step(nc.name);
   }
   progress.Done();
@@ -144,6 +162,9 @@ void RunBench(const BenchFlags& f) {
         "4*B*Hq*Nq*Nk*D\nover the median; eff_GFLOP/s: visible (query, key) pairs only; base_ms: "
         "the unfused OpenBLAS\nbaseline's median in the same run; speedup = base_ms / ms; "
         "max_diff: max |O_attnkit - O_baseline|.\n");
+    if (f.roof) {
+      std::printf("roof%%: eff_GFLOP/s as a percentage of the sgemm GFLOP/s measured above.\n");
+    }
   } else if (fmt == harness::Format::kCsv) {
     std::printf("%s", full.Render(fmt).c_str());
   } else {
@@ -187,6 +208,8 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--no-baseline", f->no_baseline, "do not run the unfused baseline");
   cmd->add_option("--dtype", f->dtype, "override the q/k/v dtype of every case: f32 | bf16 | f16");
   cmd->add_flag("--list", f->list, "list the selected cases without running them");
+  cmd->add_flag("--autotune", f->autotune,
+                "tune tiles per shape by measurement first (cached; see attnkit plan --autotune)");
   cmd->add_flag("--roof", f->roof, "also report results as fractions of this machine's measured roofs");
   cmd->add_flag("--decode", f->decode, "decode mode: KV-cache shapes, GB/s of K/V read");
   cmd->add_flag("--sparse", f->sparse, "sparse mode: mask predictors, density, recall, speed-up");

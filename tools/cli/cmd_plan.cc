@@ -16,11 +16,7 @@ void AddPlanCommand(CLI::App& app) {
   cmd->add_flag("--explain", explain, "print the choice and the ranked alternatives (default)");
   cmd->callback([] {
     const harness::Case c = ToCase(flags);
-    PlanOptions options;
-    options.kernel = c.kernel;
-    options.block_q = c.block_q;
-    options.block_k = c.block_k;
-    const Plan plan = MakePlan(c.spec, c.Shape(), ThreadingContext(c.threads), options);
+    const Plan plan = MakePlan(c.spec, c.Shape(), ThreadingContext(c.threads), c.Options());
     std::printf("%s", plan.Explain().c_str());
   });
 }

@@ -56,6 +56,8 @@ void AddProblemFlags(CLI::App* cmd, ProblemFlags& f) {
   cmd->add_option("--kernel", f.kernel, "force a registry kernel by name");
   cmd->add_option("--block-q", f.block_q, "force the query tile (rows)");
   cmd->add_option("--block-k", f.block_k, "force the key tile (multiple of 16)");
+  cmd->add_flag("--autotune", f.autotune,
+                "time the cost model's best tilings on this shape and keep the fastest (cached)");
 }
 
 harness::Case ToCase(const ProblemFlags& f) {
@@ -79,6 +81,7 @@ harness::Case ToCase(const ProblemFlags& f) {
   c.kernel = f.kernel;
   c.block_q = f.block_q;
   c.block_k = f.block_k;
+  c.autotune = f.autotune;
   return c;
 }
 

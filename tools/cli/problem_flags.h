@@ -23,6 +23,7 @@ struct ProblemFlags {
   int threads = 0;  // 0 = all hardware threads
   std::string kernel;
   int64_t block_q = 0, block_k = 0;
+  bool autotune = false;
 };
 
 void AddProblemFlags(CLI::App* cmd, ProblemFlags& f);

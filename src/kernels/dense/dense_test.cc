@@ -34,7 +34,7 @@ harness::Case Mixed() {
 std::vector<float> RunOutput(const harness::Case& c) {
   harness::Inputs in = harness::MakeInputs(c);
   Attention(c.spec, in.tensors, ThreadingContext(c.threads), in.cu_seqlens_q, in.cu_seqlens_k,
-            PlanOptions{c.kernel, c.block_q, c.block_k});
+            c.Options());
   std::vector<float> out(in.out.size() / 4);
   std::memcpy(out.data(), in.out.data(), in.out.size());
   return out;

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// MeasureReadBandwidth (see bandwidth.h): 8 independent 64-bit sums per
+// 64-byte line keep enough loads in flight that DRAM, not the core, limits.
+#include "src/harness/bandwidth.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace attnkit::harness {
+namespace {
+
+uint64_t SumLines(const uint64_t* p, size_t words) {
+  uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i + 8 <= words; i += 8) {
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  }
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+}  // namespace
+
+Bandwidth MeasureReadBandwidth(int threads, int64_t bytes, int passes) {
+  Bandwidth r;
+  threads = std::max(1, threads);
+  r.threads = threads;
+  r.passes = std::max(1, passes);
+  r.bytes = bytes > 0 ? bytes : (int64_t{1} << 30);
+  const size_t words = static_cast<size_t>(r.bytes) / 8 / 8 * 8;
+  std::unique_ptr<uint64_t[]> data(new uint64_t[words]);
+  const size_t share = words / static_cast<size_t>(threads) / 8 * 8;
+  std::vector<double> seconds;
+  volatile uint64_t sink = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num();
+#else
+    const int t = 0;
+#endif
+    uint64_t* mine = data.get() + static_cast<size_t>(t) * share;
+    for (size_t i = 0; i < share; ++i) mine[i] = i;  // first touch by the reader
+    for (int pass = 0; pass <= r.passes; ++pass) {
+      std::chrono::steady_clock::time_point start;
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp master
+#endif
+      start = std::chrono::steady_clock::now();
+      const uint64_t s = SumLines(mine, share);
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp master
+#endif
+      {
+        sink = sink + s;
+        if (pass > 0) {
+          seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+      }
+    }
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double read = static_cast<double>(share) * 8 * threads;
+  r.best_gbps = read / seconds.front() / 1e9;
+  r.median_gbps = read / seconds[seconds.size() / 2] / 1e9;
+  return r;
+}
+
+}  // namespace attnkit::harness
