@@ -155,6 +155,8 @@ class Plan:
       layout: 'bnhd' (FlashAttention, the default) or 'bhnd' (SDPA).
       threads: thread count (None = ``get_num_threads()``, 0 = all cores).
       kernel, block_q, block_k: force a registry kernel / tile sizes (expert use).
+      autotune: time the cost model's best tilings in plan() and keep the fastest (a few kernel
+        runs once per shape; cached in-process and in $ATTNKIT_AUTOTUNE_CACHE).
 
     Example::
 
@@ -169,7 +171,7 @@ class Plan:
                  alibi_slopes: Any = None, has_sinks: bool = False, has_bias: bool = False,
                  scale: Optional[float] = None, return_lse: bool = False, layout: str = "bnhd",
                  threads: Optional[int] = None, kernel: Optional[str] = None,
-                 block_q: int = 0, block_k: int = 0) -> None:
+                 block_q: int = 0, block_k: int = 0, autotune: bool = False) -> None:
         hq = _int(num_q_heads, "num_q_heads")
         hkv = hq if num_kv_heads is None else _int(num_kv_heads, "num_kv_heads")
         if head_dim is None:
@@ -191,7 +193,8 @@ class Plan:
             softcap=_float(softcap if softcap is not None else 0.0, "softcap"), alibi=alibi,
             alibi_slopes=slopes, has_sinks=self._has_sinks, has_bias=self._has_bias,
             return_lse=self._return_lse, threads=_resolve_threads(threads), layout=self._layout,
-            kernel=kernel or "", block_q=_int(block_q, "block_q"), block_k=_int(block_k, "block_k"))
+            kernel=kernel or "", block_q=_int(block_q, "block_q"), block_k=_int(block_k, "block_k"),
+            autotune=bool(autotune))
         self._shape: Optional[Tuple[int, ...]] = None  # (B, Nq, Nk) or (total_q, total_k)
         self._dtype = self._out_dtype = ""
 

@@ -204,7 +204,7 @@ class PyPlan {
          std::optional<double> scale, bool causal, int64_t window_left, int64_t window_right,
          double softcap, bool alibi, std::vector<float> alibi_slopes, bool has_sinks, bool has_bias,
          bool return_lse, int threads, const std::string& layout, const std::string& kernel,
-         int64_t block_q, int64_t block_k)
+         int64_t block_q, int64_t block_k, bool autotune)
       : ctx_(threads) {
     spec_.num_q_heads = num_q_heads;
     spec_.num_kv_heads = num_kv_heads;
@@ -225,6 +225,7 @@ class PyPlan {
     options_.kernel = kernel;
     options_.block_q = block_q;
     options_.block_k = block_k;
+    options_.autotune = autotune;
   }
 
   void MakePlan(int64_t batch, int64_t seqlen_q, int64_t seqlen_k,
@@ -314,7 +315,8 @@ NB_MODULE(_C, m) {
            "scale"_a = nb::none(), "causal"_a = false, "window_left"_a = -1, "window_right"_a = -1,
            "softcap"_a = 0.0, "alibi"_a = false, "alibi_slopes"_a = std::vector<float>(),
            "has_sinks"_a = false, "has_bias"_a = false, "return_lse"_a = false, "threads"_a = 0,
-           "layout"_a = "bnhd", "kernel"_a = "", "block_q"_a = 0, "block_k"_a = 0)
+           "layout"_a = "bnhd", "kernel"_a = "", "block_q"_a = 0, "block_k"_a = 0,
+           "autotune"_a = false)
       .def("plan", &PyPlan::MakePlan, "batch"_a = 1, "seqlen_q"_a = 0, "seqlen_k"_a = 0,
            "cu_seqlens_q"_a = std::vector<int64_t>(), "cu_seqlens_k"_a = std::vector<int64_t>(),
            "dtype"_a = "f32", "out_dtype"_a = "f32")

@@ -376,3 +376,17 @@ def test_forced_reference_kernel_agrees():
     np.testing.assert_allclose(p.run(q, k, v), fast, atol=2e-5)
 
 
+
+
+def test_plan_autotune_picks_a_measured_tiling(monkeypatch):
+    """Plan(autotune=True) times candidate tilings once and must still compute the same result."""
+    monkeypatch.setenv("ATTNKIT_AUTOTUNE_CACHE", "off")
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((1, 90, 4, 32), dtype=np.float32)
+    k = rng.standard_normal((1, 90, 2, 32), dtype=np.float32)
+    v = rng.standard_normal((1, 90, 2, 32), dtype=np.float32)
+    p = attnkit.Plan(num_q_heads=4, num_kv_heads=2, head_dim=32, causal=True, threads=1,
+                     autotune=True).plan(batch=1, seqlen_q=90, dtype="float32")
+    assert "autotune" in p.explain()
+    np.testing.assert_allclose(p.run(q, k, v), attnkit.attention(q, k, v, causal=True),
+                               rtol=0, atol=1e-5)
