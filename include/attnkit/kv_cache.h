@@ -116,6 +116,15 @@ class KVCache {
   int64_t Fork(int64_t seq);
   // Releases a sequence; its pages return to the pool once no fork uses them.
   void Free(int64_t seq);
+  // Paged kAll caches: a new sequence of `length` tokens whose block table is
+  // `pages` (ids of pages that hold tokens of live sequences, shared as by
+  // Fork): an engine's own prefix sharing. Throws Error for a page id outside
+  // the pool or not in use, or a length the pages cannot hold (quantised
+  // caches: whole pages only).
+  int64_t AddSequenceFromPages(const std::vector<int32_t>& pages, int64_t length,
+                               int64_t position_offset = 0);
+  // Paged: the page id of each page of the sequence's main store (-1 = none yet).
+  std::vector<int32_t> block_table(int64_t seq) const;
 
   // Appends n tokens. k: [n, Hkv, Dqk] (rank 3, f32/bf16/f16, last axis
   // contiguous); v: [n, Hkv, Dv], or empty when v_from_k. Keys are rotated

@@ -310,7 +310,7 @@ NB_MODULE(_C, m) {
   nb::class_<PyPlan>(m, "Plan")
       .def(nb::init<int64_t, int64_t, int64_t, int64_t, std::optional<double>, bool, int64_t,
                     int64_t, double, bool, std::vector<float>, bool, bool, bool, int,
-                    const std::string&, const std::string&, int64_t, int64_t>(),
+                    const std::string&, const std::string&, int64_t, int64_t, bool>(),
            "num_q_heads"_a, "num_kv_heads"_a, "head_dim_qk"_a, "head_dim_v"_a,
            "scale"_a = nb::none(), "causal"_a = false, "window_left"_a = -1, "window_right"_a = -1,
            "softcap"_a = 0.0, "alibi"_a = false, "alibi_slopes"_a = std::vector<float>(),

@@ -213,6 +213,8 @@ struct PieceState {
   float* kt;        // [dqk_pad][kTile] K^T tile
   float* vt;        // [kTile][dv_acc]  V tile
   float* orow;      // [dv_acc] one finished row
+  float* codes;     // int8 queries of the VNNI scores (ScoreTile::codes)
+  const float* codes_for;
 };
 
 HWY_INLINE PieceState InitPiece(const DecodeArgs& a, const Piece& piece, float* HWY_RESTRICT scratch) {
@@ -231,6 +233,8 @@ HWY_INLINE PieceState InitPiece(const DecodeArgs& a, const Piece& piece, float* 
   ps.kt = ps.seen + 2 * rows_pad;
   ps.vt = ps.kt + dqk_pad * kTile;
   ps.orow = ps.vt + kTile * dv_acc;
+  ps.codes = ps.orow + dv_acc;
+  ps.codes_for = nullptr;
   std::fill(ps.m, ps.m + rows_pad, a.unified ? a.phi2 : kNegInf);
   std::fill(ps.l, ps.l + rows_pad, 0.0f);
   std::fill(ps.seen, ps.seen + rows_pad, kNegInf);
@@ -265,8 +269,11 @@ HWY_INLINE void TileScoresAndValues(const DecodeArgs& a, PieceState& ps, const S
     t.num_subs = static_cast<int>(num_subs);
     t.row_begin = ps.pb->row_begin;
     t.nrows = static_cast<int32_t>(ps.nrows);
+    t.qs = ps.qs;
     t.s = ps.st;
     t.ld = kTile;
+    t.codes = ps.codes;
+    t.codes_for = &ps.codes_for;
     a.score(a, t);
   } else {
     TileGemm</*kAccumulate=*/false>(ps.qs, static_cast<size_t>(a.dqk_pad), ps.kt, kTile, ps.nrows,

@@ -93,8 +93,14 @@ struct ScoreTile {
   SubTile subs[kTile / kSub];
   int num_subs;
   int32_t row_begin, nrows;  // global rows of the problem
+  const float* qs;           // their prepared f32 queries [nrows][dqk_pad]
   float* s;                  // [nrows][ld] base-2 logits, columns [0, 16 * num_subs)
   size_t ld;
+  // Per-worker scratch of CodesFloats(nrows, dqk_pad) floats holding the int8
+  // queries, and the key scales they were made for (per-channel keys
+  // re-quantise the queries for every key group).
+  float* codes;
+  const float** codes_for;
 };
 using ScoreFn = void (*)(const DecodeArgs& a, const ScoreTile& t);
 
@@ -119,15 +125,19 @@ struct DecodeArgs {
   float* partial_lse = nullptr;  // [partial rows]
   EmitFn emit = nullptr;
   ScoreFn score = nullptr;       // nullptr: dequantise K and use the f32 tile product
-  const void* score_ctx = nullptr;  // what `score` needs (prepared int8 queries)
   void* emit_ctx = nullptr;      // what `emit` needs (tensors, sinks, rotation)
   std::atomic<int64_t>* block_visits = nullptr;  // tests: +1 per (problem, block) processed
 };
 
+// Floats of the int8 queries of `rows` rows: per row dqk_pad / 4 words of
+// four codes, then its scale, code sum and zero-point term.
+inline int64_t CodesFloats(int64_t rows, int64_t dqk_pad) { return rows * (dqk_pad / 4 + 4); }
+
 // Floats of per-worker scratch for problems of up to `rows` rows.
 inline int64_t ScratchFloats(int64_t rows, int64_t dqk_pad, int64_t dv_acc) {
   const int64_t rows_pad = RoundUp(rows, 16);
-  return rows * (kTile + dv_acc) + 5 * rows_pad + dqk_pad * kTile + kTile * dv_acc + dv_acc;
+  return rows * (kTile + dv_acc) + 5 * rows_pad + dqk_pad * kTile + kTile * dv_acc + dv_acc +
+         CodesFloats(rows, dqk_pad);
 }
 
 // Runs one piece; returns false when the unified max overflowed (the caller

@@ -69,8 +69,8 @@ struct PlanState {
   double kv_bytes = 0;  // bytes of K/V data and scales read by one run
 
   // Workspace (byte offsets, each 64-byte aligned).
-  size_t qs_off = 0, sink_off = 0, po_off = 0, plse_off = 0, codes_off = 0, scratch_off = 0;
-  size_t codes_bytes = 0, scratch_stride = 0, workspace_bytes = 0;
+  size_t qs_off = 0, sink_off = 0, po_off = 0, plse_off = 0, scratch_off = 0;
+  size_t scratch_stride = 0, workspace_bytes = 0;
   int64_t scratch_floats = 0;
 
   DecodeFns fns;
@@ -100,11 +100,6 @@ inline constexpr const char* kVnniKernel = "decode_int8int4kv_vnni_avx512";
 
 // The VNNI score kernel (decode_vnni.cc): nullptr when this build or CPU has none.
 ScoreFn GetVnniScoreFn(const CpuInfo& cpu);
-// Bytes of prepared int8 queries for `rows` rows of head dim dk_pad.
-size_t VnniCodesBytes(int64_t rows, int64_t dk_pad);
-// Prepares the int8 queries of `rows` rows (qs: [rows][dqk_pad] f32) for
-// per-token keys; per-channel keys are prepared per group inside the kernel.
-void PrepareVnniQueries(const PlanState& p, const float* qs, void* codes);
 
 }  // namespace attnkit::decode
 

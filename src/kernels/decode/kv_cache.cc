@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 
 #include "attnkit/error.h"
 #include "src/kernels/decode/kv_cache_impl.h"
@@ -385,6 +386,41 @@ void KVCache::Free(int64_t seq) {
   c.seqs.erase(seq);
   ++c.version;
 }
+
+int64_t KVCache::AddSequenceFromPages(const std::vector<int32_t>& pages, int64_t length,
+                                      int64_t position_offset) {
+  CacheImpl& c = *impl_;
+  const KVCacheConfig& g = c.cfg;
+  ATTNKIT_CHECK(g.layout == KVLayout::kPaged && g.retention == KVRetention::kAll,
+                "AddSequenceFromPages needs a paged KV cache with retention kAll");
+  const int64_t p = c.main.page_tokens;
+  const int64_t max_pages = c.main_cap / p;
+  ATTNKIT_CHECK(static_cast<int64_t>(pages.size()) <= max_pages, "AddSequenceFromPages: block_table has ",
+                pages.size(), " pages, more than max_seq_len allows (", max_pages, ")");
+  for (size_t i = 0; i < pages.size(); ++i) {
+    ATTNKIT_CHECK(pages[i] >= 0 && pages[i] < c.num_pages, "AddSequenceFromPages: block_table[", i, "] = ",
+                  pages[i], " is outside the pool of ", c.num_pages, " pages");
+    ATTNKIT_CHECK(c.refcount[pages[i]] > 0, "AddSequenceFromPages: block_table[", i, "] = ", pages[i],
+                  " is a free page (it holds no sequence's tokens)");
+  }
+  const int64_t n = static_cast<int64_t>(pages.size());
+  ATTNKIT_CHECK(length >= 0 && length <= n * p && length > (n - 1) * p, "AddSequenceFromPages: length ",
+                length, " does not fit ", n, " pages of ", p, " tokens (allowed: ", (n - 1) * p + 1,
+                "..", n * p, ")");
+  ATTNKIT_CHECK(!c.main.quantized() || length == n * p, "AddSequenceFromPages: an ", Name(g.dtype),
+                " cache shares whole pages only: length must be ", n * p, ", got ", length);
+  const int64_t id = AddSequence(position_offset);
+  SeqState& s = c.seqs.at(id);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    s.table[i] = pages[i];
+    ++c.refcount[pages[i]];
+  }
+  s.length = length;
+  s.qp = length;
+  return id;
+}
+
+std::vector<int32_t> KVCache::block_table(int64_t seq) const { return impl_->Seq(seq).table; }
 
 void KVCache::Append(int64_t seq, const TensorView& k, const TensorView& v) {
   CacheImpl& c = *impl_;

@@ -50,6 +50,9 @@ struct LinearPlanImpl {
   linear::LinearFns fns;
 };
 
+// The registry name of the kernel that runs `mode` (registry_linear.cc).
+const char* LinearKernelName(LinearMode mode);
+
 }  // namespace attnkit
 
 #endif  // ATTNKIT_KERNELS_LINEAR_LINEAR_PLAN_IMPL_H_

@@ -39,7 +39,8 @@ const char* LinearKernelName(LinearMode mode) {
 std::vector<KernelInfo> LinearKernelInfos() {
   std::vector<KernelInfo> out;
   for (const LinearKernel& k : kLinearKernels) {
-    out.push_back({k.name, "linear", {DType::kF32, DType::kBF16, DType::kF16}, k.description});
+    out.push_back(
+        {k.name, "linear", {DType::kF32, DType::kBF16, DType::kF16}, k.description, "f32 products"});
   }
   return out;
 }

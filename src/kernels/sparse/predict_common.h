@@ -90,6 +90,13 @@ class BlockRow {
   std::vector<uint8_t> flags_;
 };
 
+// Per query block the top_k visible key blocks of highest pooled logit, plus
+// key block 0 / the diagonal block when asked (predict_static.cc; also
+// MInference's block-sparse pattern).
+void TopKPooledRows(const Problem& pb, int64_t bs, int64_t top_k, bool keep_sink,
+                    bool keep_diagonal, int64_t b, int64_t h,
+                    std::vector<std::vector<int32_t>>& rows);
+
 // XAttention's block scores [nqb x nkb] of every (b, h) (predict_xattention.cc).
 std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_t block,
                                                        int64_t stride);

@@ -86,7 +86,7 @@ void SoftmaxRows(float* s, size_t rows, size_t ld, size_t width, const int64_t* 
     const size_t padded = (lim + N - 1) / N * N;
     std::fill(row + lim, row + padded, kNegInf);
     const float m = RowMax(row, padded);
-    const float sum = ExpSubtractMaxInPlace(row, padded, m);
+    const float sum = ExpSubtractMaxInPlace(row, padded, 1.0f, m);
     ScaleRow(row, padded, 1.0f / sum);
     std::fill(row + padded, row + width, 0.0f);
   }
@@ -94,7 +94,7 @@ void SoftmaxRows(float* s, size_t rows, size_t ld, size_t width, const int64_t* 
 
 void OnlineStats(float* s, size_t rows, size_t ld, size_t width, float* m, float* l,
                  float* alpha) {
-  OnlineSoftmaxTile(s, rows, ld, width, m, l, alpha);
+  OnlineSoftmaxTile(s, rows, ld, width, 1.0f, m, l, alpha);  // logits already base 2
 }
 
 void NormaliseRows(float* s, size_t rows, size_t ld, size_t width, const float* m,
@@ -105,7 +105,7 @@ void NormaliseRows(float* s, size_t rows, size_t ld, size_t width, const float* 
       std::fill(row, row + width, 0.0f);
       continue;
     }
-    ExpSubtractMaxInPlace(row, width, m[r]);  // 2^(-inf - m) is exactly 0
+    ExpSubtractMaxInPlace(row, width, 1.0f, m[r]);  // 2^(-inf - m) is exactly 0
     ScaleRow(row, width, 1.0f / l[r]);
   }
 }
