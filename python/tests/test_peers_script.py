@@ -5,6 +5,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import contextlib
 
 import pytest
@@ -16,6 +17,7 @@ def load_script():
     spec = importlib.util.spec_from_file_location(
         "run_peers", os.path.join(ROOT, "bench", "peers", "run_peers.py"))
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["run_peers"] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 

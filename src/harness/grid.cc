@@ -131,6 +131,19 @@ std::vector<Case> DefaultGrid() {
     add(c);
   }
 
+  // 5b. Scales that do not commute with the row max: zero (uniform weights) and
+  // negative (inverted logits), with and without a modifier and a window.
+  for (float scale : {0.0f, -0.7f}) {
+    Case c = Causal(Base(4, 2, 65, 129, 64, 64));
+    c.spec.scale = scale;
+    add(c);
+    add(Window(c, 9, 0, true));
+    c.spec.softcap = 5.0f;
+    add(c);
+    c.dtype = DType::kBF16;
+    add(c);
+  }
+
   // 6. Storage dtypes and output dtypes.
   for (DType dt : {DType::kBF16, DType::kF16}) {
     add([&] { Case c = Causal(Base(8, 2, 129, 129, 128, 128)); c.dtype = dt; return c; }());

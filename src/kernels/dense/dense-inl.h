@@ -284,17 +284,19 @@ HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t
   const size_t width = static_cast<size_t>(RoundUp(static_cast<int64_t>(cols), kPad));
   Products::QK(a, ts, t, width);
 
-  // Base-2 logits are qk_scale x S. The softmax applies the scale for free,
-  // unless score modifiers need the scaled logits first.
+  // Base-2 logits are qk_scale x S. The softmax applies a positive scale for
+  // free (max commutes with it); score modifiers, or a zero or negative scale,
+  // need the scaled logits first (before any -inf of the mask is written).
   const float qk_scale = Products::kScaledLogits ? 1.0f : a.scale * kLog2e;
   const bool modifiers = ScoreModifiers::AnyEnabled(a);
-  if (modifiers || !full || cols < width) {
+  const bool prescale = qk_scale != 1.0f && (modifiers || !(qk_scale > 0.0f));
+  if (prescale || modifiers || !full || cols < width) {
     for (size_t rr = 0; rr < ts.nrows; ++rr) {
       float* srow = ts.st + rr * ldk;
       const int64_t hh = static_cast<int64_t>(rr) / ts.rows, r = static_cast<int64_t>(rr) % ts.rows;
       const int64_t pos = ts.pmin + r;
+      if (prescale) ScaleRow(srow, width, qk_scale);
       if (modifiers) {
-        if (qk_scale != 1.0f) ScaleRow(srow, width, qk_scale);
         ScoreModifiers::Apply(
             a, RowContext{s.batch_index, ts.h0 + hh, ts.i0 + r, pos, j0, cols, width}, srow);
       }
@@ -306,7 +308,7 @@ HWY_INLINE void ProcessKeyTile(const DenseArgs& a, QueryTileState& ts, int64_t t
       }
     }
   }
-  OnlineSoftmaxTile(ts.st, ts.nrows, ldk, width, modifiers ? 1.0f : qk_scale, ts.m, ts.l,
+  OnlineSoftmaxTile(ts.st, ts.nrows, ldk, width, prescale ? 1.0f : qk_scale, ts.m, ts.l,
                     ts.alpha);
   for (size_t rr = 0; rr < ts.nrows; ++rr) {
     if (ts.alpha[rr] != 1.0f) ScaleRow(ts.acc + rr * dvp, dvp, ts.alpha[rr]);
