@@ -45,7 +45,7 @@ HWY_INLINE V Exp2(D d, V x) {
     // (no subnormal assists in the P V products); below it the result is set
     // to exactly 0 (the zero-masked scalef), and NaN propagates (vmaxps returns
 // its NaN second operand, and NaN < -126 is false).
-    const __m512 xc = _mm512_max_ps(_mm512_set1_ps(-126.0f), x.raw);
+    const __m512 xc = _mm512_maskz_max_ps(0xFFFF, _mm512_set1_ps(-126.0f), x.raw);
     // (maskz forms: the unmasked intrinsics read an undefined source in GCC 12)
     const __m512 f = _mm512_maskz_reduce_ps(0xFFFF, xc, 0x08);  // nearest, no fraction bits kept
     const __m512 n = _mm512_sub_ps(xc, f);
