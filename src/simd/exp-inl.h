@@ -24,7 +24,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kLn2 = 0.6931471805599453f;
 
-// 2^x for x <= 127 (softmax calls it with x <= 0). Range reduction
+// 2^x for x <= 127 (softmax calls it with x <= 0), -inf -> exactly 0. Portable
+// version (the AVX-512 one below differs only below 2^-126). Range reduction
 // x = n + f with n = round(x), |f| <= 1/2; 2^f = 1 + f q(f) with q the
 // degree-4 polynomial interpolating (2^f - 1) / f at the Chebyshev nodes of
 // [-1/2, 1/2] (relative error 2.5e-7 with f32 arithmetic; 2^0 is exactly 1, so
@@ -39,24 +40,21 @@ template <class D, class V = hn::Vec<D>>
 HWY_INLINE V Exp2(D d, V x) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   if constexpr (hn::MaxLanes(D()) == 16) {
-    // AVX-512: vreduceps gives f = x - round(x) in one instruction and
-    // vscalefps multiplies by 2^n without integer exponent arithmetic (9 ops
-    // instead of 12, ~15% faster). Clamping at -126 keeps every result normal
-    // (no subnormal assists in the P V products); below it the result is set
-    // to exactly 0 (the zero-masked scalef), and NaN propagates (vmaxps returns
-// its NaN second operand, and NaN < -126 is false).
-    const __m512 xc = _mm512_maskz_max_ps(0xFFFF, _mm512_set1_ps(-126.0f), x.raw);
-    // (maskz forms: the unmasked intrinsics read an undefined source in GCC 12)
-    const __m512 f = _mm512_maskz_reduce_ps(0xFFFF, xc, 0x08);  // nearest, no fraction bits kept
-    const __m512 n = _mm512_sub_ps(xc, f);
+    // AVX-512: vreduceps gives f = x - round(x) in one instruction, and
+    // vscalefps multiplies by 2^n without integer exponent arithmetic: 8 ops.
+    // No clamping is needed: reduce(-inf) = 0 and n = -inf, so 2^-inf is
+    // exactly 0; results below 2^-126 are subnormal (the dense kernel runs with
+    // flush-to-zero, where they become 0 without microcode assists); NaN
+    // propagates. (maskz forms: GCC 12's unmasked ones read an undefined source.)
+    const __m512 f = _mm512_maskz_reduce_ps(0xFFFF, x.raw, 0x08);  // nearest, no fraction bits
+    const __m512 n = _mm512_sub_ps(x.raw, f);
     __m512 p = _mm512_set1_ps(1.3381302537320797e-3f);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6663685153854480e-3f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5503810137964570e-2f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022349038020360e-1f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994530e-1f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    const __mmask16 tiny = _mm512_cmp_ps_mask(x.raw, _mm512_set1_ps(-126.0f), _CMP_LT_OQ);
-    return V{_mm512_maskz_scalef_ps(static_cast<__mmask16>(~tiny), p, n)};
+    return V{_mm512_maskz_scalef_ps(0xFFFF, p, n)};
   }
 #endif
   const hn::RebindToSigned<D> di;

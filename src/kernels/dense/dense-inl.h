@@ -32,6 +32,7 @@
 #include "src/kernels/dense/dense.h"
 #include "src/kernels/dense/score_modifiers-inl.h"
 #include "src/simd/convert-inl.h"
+#include "src/simd/flush_denormals.h"
 #include "src/simd/online_softmax-inl.h"
 #include "src/simd/storage_types.h"
 #include "src/simd/tile_gemm-inl.h"
@@ -331,9 +332,11 @@ HWY_INLINE void FinishQueryTile(const DenseArgs& a, const QueryTileState& ts) {
   });
 }
 
-// One dense work item: every visible key tile, in order.
+// One dense work item: every visible key tile, in order. Runs with subnormals
+// flushed (see ScopedFlushDenormals).
 template <typename T, class Products = F32Products>
 void QueryTile(const DenseArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
+  const ScopedFlushDenormals flush;
   QueryTileState ts = InitQueryTile<T, Products>(a, a.seqs[w.seq], w.kv_head, w.q_tile, scratch);
   const KeyTileRange range = VisibleKeyTiles(a, ts);
   for (int64_t t = range.first; t < range.end; ++t) ProcessKeyTile<Products>(a, ts, t);
