@@ -23,6 +23,7 @@ from ._api import (
     set_num_threads,
     threads,
 )
+from .linear import delta_rule, linear_attention
 
 __all__ = [
     "Plan",
@@ -31,7 +32,9 @@ __all__ = [
     "attention",
     "attention_varlen",
     "cpu_info",
+    "delta_rule",
     "get_num_threads",
+    "linear_attention",
     "list_kernels",
     "set_num_threads",
     "threads",

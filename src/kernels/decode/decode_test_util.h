@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test helpers of the decode family: caches filled with deterministic data
+// (Gaussian, or with outlier channels), batches of queries, one decode call
+// checked against the fp64 oracle. For the decode tests and the bench; not
+// part of the library.
+#ifndef ATTNKIT_KERNELS_DECODE_DECODE_TEST_UTIL_H_
+#define ATTNKIT_KERNELS_DECODE_DECODE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attnkit/decode.h"
+#include "src/kernels/decode/decode_reference.h"
+
+namespace attnkit::decode {
+
+// Keys and values of n tokens, [n, Hkv, D] f32. With `outliers`, keys have a
+// per-channel offset and channels 1, 7 and 13 (mod D) scaled by 16, values a
+// channel scaled by 8: the structure that makes per-token key scales fail.
+struct TokenData {
+  std::vector<float> k, v;
+  int64_t n = 0;
+  TensorView KView(const KVCacheConfig& c) const {
+    return TensorView::Contiguous(k.data(), DType::kF32, {n, c.num_kv_heads, c.head_dim_k});
+  }
+  TensorView VView(const KVCacheConfig& c) const {
+    if (c.v_from_k) return TensorView{};
+    return TensorView::Contiguous(v.data(), DType::kF32, {n, c.num_kv_heads, c.head_dim_v});
+  }
+};
+
+inline TokenData MakeTokens(const KVCacheConfig& c, int64_t n, uint64_t seed, bool outliers) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  TokenData t;
+  t.n = n;
+  t.k.resize(static_cast<size_t>(n * c.num_kv_heads * c.head_dim_k));
+  t.v.resize(static_cast<size_t>(n * c.num_kv_heads * c.head_dim_v));
+  for (size_t i = 0; i < t.k.size(); ++i) {
+    const int64_t ch = static_cast<int64_t>(i) % c.head_dim_k;
+    float x = nd(rng);
+    if (outliers) {
+      x += 0.5f * static_cast<float>(ch % 5) - 1.0f;
+      if (ch % 16 == 1 || ch % 16 == 7 || ch % 32 == 13) x *= 16.0f;
+    }
+    t.k[i] = x;
+  }
+  for (size_t i = 0; i < t.v.size(); ++i) {
+    const int64_t ch = static_cast<int64_t>(i) % c.head_dim_v;
+    t.v[i] = nd(rng) * (outliers && ch % 32 == 5 ? 8.0f : 1.0f);
+  }
+  return t;
+}
+
+// A batch against `cache`: sequence ids, nq per sequence, queries
+// [1, Hq, total_q, Dqk] f32 and outputs.
+struct BatchData {
+  DecodeBatch batch;
+  std::vector<float> q, out, lse, sinks;
+  DecodeTensors t;
+};
+
+inline BatchData MakeBatch(const AttentionSpec& spec, const std::vector<int64_t>& ids,
+                           const std::vector<int64_t>& nq, uint64_t seed, float q_gain = 1.0f) {
+  BatchData d;
+  d.batch.seq_ids = ids;
+  d.batch.cu_seqlens_q = {0};
+  for (int64_t n : nq) d.batch.cu_seqlens_q.push_back(d.batch.cu_seqlens_q.back() + n);
+  const int64_t total = d.batch.cu_seqlens_q.back(), hq = spec.num_q_heads;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  d.q.resize(static_cast<size_t>(hq * total * spec.head_dim_qk));
+  for (float& x : d.q) x = q_gain * nd(rng);
+  d.out.assign(static_cast<size_t>(hq * total * spec.head_dim_v), -7.0f);
+  d.lse.assign(static_cast<size_t>(hq * total), -7.0f);
+  d.sinks.resize(static_cast<size_t>(hq));
+  for (float& x : d.sinks) x = 2.0f * nd(rng);
+  d.t.q = TensorView::Contiguous(d.q.data(), DType::kF32, {1, hq, total, spec.head_dim_qk});
+  d.t.out = TensorView::Contiguous(d.out.data(), DType::kF32, {1, hq, total, spec.head_dim_v});
+  if (spec.return_lse) d.t.lse = TensorView::Contiguous(d.lse.data(), DType::kF32, {1, hq, total});
+  if (spec.has_sinks) d.t.sinks = TensorView::Contiguous(d.sinks.data(), DType::kF32, {hq});
+  return d;
+}
+
+// Runs the batch and compares with ReferenceDecode; "" when within
+// tolerance (1e-5 of max |O_ref|, LSE 1e-5), else what went wrong.
+inline std::string CheckDecode(const AttentionSpec& spec, const KVCache& cache, BatchData& d,
+                               const ThreadingContext& ctx, const DecodeOptions& options = {},
+                               DecodeStats* stats = nullptr, double tol = 1e-5) {
+  const DecodeStats s = Decode(spec, cache, d.batch, d.t, ctx, options);
+  if (stats != nullptr) *stats = s;
+  const RefResult ref = ReferenceDecode(spec, cache, d.batch, d.t.q, d.t.sinks);
+  const RefDiff diff = CompareToReference(ref, d.t.out, d.t.lse);
+  std::string err;
+  if (!diff.finite) err += "non-finite output; ";
+  if (!diff.empty_rows_exact) err += "empty rows not exactly 0 / -inf; ";
+  if (!(diff.max_rel <= tol)) err += "max_rel " + std::to_string(diff.max_rel) + "; ";
+  if (!(diff.lse_rel <= tol)) err += "lse_rel " + std::to_string(diff.lse_rel) + "; ";
+  return err;
+}
+
+}  // namespace attnkit::decode
+
+#endif  // ATTNKIT_KERNELS_DECODE_DECODE_TEST_UTIL_H_

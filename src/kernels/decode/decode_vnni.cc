@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+// The registered ISA-specific score kernel of decode: Q.K on int8 / int4 key
+// codes with AVX512-VNNI (vpdpbusd: u8 x s8 -> s32, 64 products per
+// instruction), beside the portable Highway path (Highway 1.0.3 has no int8
+// dot product). Not the rest of the kernel: softmax and P.V stay portable.
+//
+// A key sub-tile is 16 tokens x (dk_pad / w) words of w channels (kv_layout.h),
+// so one 64-byte load holds one word-row of 16 tokens: broadcasting a query
+// word (4 int8 codes) and one vpdpbusd adds 4 channels to 16 token dots, no
+// horizontal sums. int4 words hold 8 nibbles: (word & 0x0F0F0F0F) is channels
+// c0, c0+2, c0+4, c0+6 as bytes and ((word >> 4) & 0x0F0F0F0F) the odd ones,
+// matched by two query words. Blocks of 4 rows x 4 sub-tiles keep 16
+// accumulators (of 32 zmm registers) so the 5-cycle vpdpbusd latency is hidden.
+//
+// Queries are quantised per row (QuantizeQueryRow): with per-token keys once
+// per piece, logit = s_t (sq dot) + z_t (sq sum q8); with per-channel keys per
+// key group after folding the channel scales in, logit = sq' dot + sum q z.
+#include <algorithm>
+#include <cstring>
+
+#include "src/kernels/decode/decode_plan.h"
+#include "src/kernels/decode/query_quant.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define ATTNKIT_HAVE_VNNI_KERNEL 1
+#define ATTNKIT_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#endif
+
+namespace attnkit::decode {
+
+#if ATTNKIT_HAVE_VNNI_KERNEL
+namespace {
+
+// Per row of the codes scratch: words, then scale, code sum, zero-point term.
+struct RowCodes {
+  const int32_t* words;
+  float scale;
+  float sum;    // sum of the codes (per-token keys)
+  float zterm;  // sum_c q[c] z[c] (per-channel keys), base 2
+};
+
+int64_t RowStride(int64_t dqk_pad) { return dqk_pad / 4 + 4; }
+
+// Quantises row r's query and packs its codes in the key word order.
+ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* ks, float* out) {
+  const int64_t n = l.dk_pad;
+  alignas(64) int8_t q8[1024];
+  const float* s = l.k_per_channel ? ks : nullptr;
+  // The same operations as QuantizeQueryRow, 16 lanes at a time.
+  __m512 amax = _mm512_setzero_ps();
+  for (int64_t c = 0; c < n; c += 16) {
+    const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
+    __m512 x = _mm512_maskz_loadu_ps(m, q + c);
+    if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
+    amax = _mm512_max_ps(amax, _mm512_abs_ps(x));
+  }
+  const float a = _mm512_reduce_max_ps(amax);
+  int32_t sum = 0;
+  float zterm = 0.0f;
+  if (a == 0.0f) {
+    std::memset(q8, 0, static_cast<size_t>(n));
+  } else {
+    const __m512 inv = _mm512_set1_ps(127.0f / a);
+    for (int64_t c = 0; c < n; c += 16) {
+      const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
+      __m512 x = _mm512_maskz_loadu_ps(m, q + c);
+      if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
+      const __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(x, inv));  // nearest even
+      _mm_mask_storeu_epi8(q8 + c, m, _mm512_cvtepi32_epi8(qi));
+    }
+  }
+  for (int64_t c = 0; c < n; ++c) sum += q8[c];
+  if (l.k_per_channel) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+      const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
+    }
+    zterm = _mm512_reduce_add_ps(acc);
+  }
+  int32_t* words = reinterpret_cast<int32_t*>(out);
+  if (l.fmt == KVDType::kInt8) {
+    std::memcpy(words, q8, static_cast<size_t>(n));
+  } else {  // int4: per 8 channels, the even then the odd ones
+    for (int64_t w = 0; w < n / 8; ++w) {
+      int8_t* even = reinterpret_cast<int8_t*>(words + 2 * w);
+      int8_t* odd = reinterpret_cast<int8_t*>(words + 2 * w + 1);
+      for (int b = 0; b < 4; ++b) {
+        even[b] = q8[8 * w + 2 * b];
+        odd[b] = q8[8 * w + 2 * b + 1];
+      }
+    }
+  }
+  float* tail = out + n / 4;
+  tail[0] = a / 127.0f;
+  tail[1] = static_cast<float>(sum);
+  tail[2] = zterm;
+}
+
+// Dots of kR rows x kS sub-tiles over every word-row: acc[r][s] (int32 x 16 tokens).
+template <int kR, int kS, bool kInt4>
+ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, __m512i (&acc)[4][4]) {
+  for (int r = 0; r < kR; ++r) {
+    for (int s = 0; s < kS; ++s) acc[r][s] = _mm512_setzero_si512();
+  }
+  const __m512i low = _mm512_set1_epi32(0x0F0F0F0F);
+  for (int64_t w = 0; w < words; ++w) {
+    __m512i k[kS], k_odd[kS];
+    for (int s = 0; s < kS; ++s) {
+      const __m512i kv = _mm512_loadu_si512(t.subs[s0 + s].k + w * 64);
+      if constexpr (kInt4) {
+        k[s] = _mm512_and_si512(kv, low);
+        k_odd[s] = _mm512_and_si512(_mm512_srli_epi32(kv, 4), low);
+      } else {
+        k[s] = kv;
+      }
+    }
+    for (int r = 0; r < kR; ++r) {
+      if constexpr (kInt4) {
+        const __m512i qe = _mm512_set1_epi32(rc[r].words[2 * w]);
+        const __m512i qo = _mm512_set1_epi32(rc[r].words[2 * w + 1]);
+        for (int s = 0; s < kS; ++s) {
+          acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k[s], qe);
+          acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k_odd[s], qo);
+        }
+      } else {
+        const __m512i qw = _mm512_set1_epi32(rc[r].words[w]);
+        for (int s = 0; s < kS; ++s) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k[s], qw);
+      }
+    }
+  }
+}
+
+// Scores of kR rows (from r0) and kS sub-tiles (from s0) into t.s.
+template <int kR, int kS, bool kInt4>
+ATTNKIT_VNNI void ScoreBlock(const ScoreTile& t, const RowCodes* rc, int r0, int s0) {
+  const StoreLayout& l = *t.layout;
+  const int64_t words = kInt4 ? l.dk_pad / 8 : l.dk_pad / 4;
+  __m512i acc[4][4];
+  Dots<kR, kS, kInt4>(t, words, rc + r0, s0, acc);
+  for (int s = 0; s < kS; ++s) {
+    const float* ks = t.subs[s0 + s].k_scale;
+    for (int r = 0; r < kR; ++r) {
+      const RowCodes& q = rc[r0 + r];
+      const __m512 dot = _mm512_cvtepi32_ps(acc[r][s]);
+      __m512 logit;
+      if (l.k_per_channel) {
+        logit = _mm512_fmadd_ps(dot, _mm512_set1_ps(q.scale), _mm512_set1_ps(q.zterm));
+      } else {  // s_t (sq dot) + z_t (sq sum)
+        logit = _mm512_fmadd_ps(_mm512_loadu_ps(ks), _mm512_mul_ps(dot, _mm512_set1_ps(q.scale)),
+                                _mm512_mul_ps(_mm512_loadu_ps(ks + kSub), _mm512_set1_ps(q.scale * q.sum)));
+      }
+      _mm512_storeu_ps(t.s + static_cast<size_t>(r0 + r) * t.ld + (s0 + s) * kSub, logit);
+    }
+  }
+}
+
+template <int kR, bool kInt4>
+ATTNKIT_VNNI void ScoreRows(const ScoreTile& t, const RowCodes* rc, int r0, int s0, int ns) {
+  switch (ns) {
+    case 4: return ScoreBlock<kR, 4, kInt4>(t, rc, r0, s0);
+    case 3: return ScoreBlock<kR, 3, kInt4>(t, rc, r0, s0);
+    case 2: return ScoreBlock<kR, 2, kInt4>(t, rc, r0, s0);
+    default: return ScoreBlock<kR, 1, kInt4>(t, rc, r0, s0);
+  }
+}
+
+template <bool kInt4>
+ATTNKIT_VNNI void ScoreSubs(const ScoreTile& t, const RowCodes* rc, int s0, int ns) {
+  int r = 0;
+  for (; r + 4 <= t.nrows; r += 4) ScoreRows<4, kInt4>(t, rc, r, s0, ns);
+  switch (t.nrows - r) {
+    case 3: return ScoreRows<3, kInt4>(t, rc, r, s0, ns);
+    case 2: return ScoreRows<2, kInt4>(t, rc, r, s0, ns);
+    case 1: return ScoreRows<1, kInt4>(t, rc, r, s0, ns);
+    default: return;
+  }
+}
+
+ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
+  const StoreLayout& l = *t.layout;
+  const int64_t stride = RowStride(a.dqk_pad);
+  RowCodes rc[kMaxRows];
+  const bool int4 = l.fmt == KVDType::kInt4;
+  // Runs of sub-tiles that share key scales (per-token keys: the whole tile).
+  int s0 = 0;
+  while (s0 < t.num_subs) {
+    const float* group = l.k_per_channel ? t.subs[s0].k_scale : reinterpret_cast<const float*>(&l);
+    int ns = 1;
+    while (s0 + ns < t.num_subs && (!l.k_per_channel || t.subs[s0 + ns].k_scale == group)) ++ns;
+    if (*t.codes_for != group) {
+      for (int r = 0; r < t.nrows; ++r) {
+        PrepareRow(l, t.qs + static_cast<size_t>(r) * a.dqk_pad, group, t.codes + r * stride);
+      }
+      *t.codes_for = group;
+    }
+    for (int r = 0; r < t.nrows; ++r) {
+      const float* row = t.codes + r * stride;
+      rc[r] = RowCodes{reinterpret_cast<const int32_t*>(row), row[l.dk_pad / 4], row[l.dk_pad / 4 + 1],
+                       row[l.dk_pad / 4 + 2]};
+    }
+    if (int4) {
+      ScoreSubs<true>(t, rc, s0, ns);
+    } else {
+      ScoreSubs<false>(t, rc, s0, ns);
+    }
+    s0 += ns;
+  }
+}
+
+}  // namespace
+
+ScoreFn GetVnniScoreFn(const CpuInfo& cpu) {
+  if (!cpu.has_avx512_vnni) return nullptr;
+  __builtin_cpu_init();
+  const bool real = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return real ? VnniScores : nullptr;
+}
+
+#else  // not x86-64 GCC/Clang
+
+ScoreFn GetVnniScoreFn(const CpuInfo&) { return nullptr; }
+
+#endif
+
+}  // namespace attnkit::decode

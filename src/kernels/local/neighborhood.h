@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// Interface of the neighbourhood-attention kernel (non-SIMD part): per-axis
+// window arithmetic (NATTEN's rules, see attnkit/local.h) and the arguments of
+// the per-target line kernel.
+//
+// Layout. The last spatial axis is the "lane" axis: queries are processed in
+// vectors of consecutive positions along it, so a key offset c of the window
+// is, for interior queries, one contiguous (unaligned) vector load of K^T.
+// With dilation r on that axis the tokens split into r residue classes; each
+// (outer coordinates, residue) pair is a "line" of Ls tokens, packed per
+// (batch, KV head) as
+//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + RoundUp(K, 16) + 16
+//   V    [line][max Ls][Dv_pad] floats (zero padding),
+// and per work item the query line as Q^T [Dqk][lp], pre-scaled by
+// scale * log2 e. Outer axes only select which key lines a query line reads.
+#ifndef ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_H_
+#define ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_H_
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "attnkit/local.h"
+#include "attnkit/tensor.h"
+
+namespace attnkit::local {
+
+// One spatial axis: extent L, kernel K, dilation r, stride s, causal.
+struct Axis {
+  int64_t extent = 1, kernel = 1, dilation = 1, stride = 1;
+  bool causal = false;
+};
+
+// Tokens of residue `rho` along the axis: the length of its sub-grid.
+inline int64_t SubLength(const Axis& a, int64_t rho) {
+  return (a.extent - rho + a.dilation - 1) / a.dilation;
+}
+
+// The window of sub-grid index x (sub-grid length ls) as sub-grid indices
+// [start, end): NATTEN's get_window_start / end for the axis.
+struct Window {
+  int64_t start, end;
+};
+inline Window AxisWindow(const Axis& a, int64_t ls, int64_t x) {
+  const int64_t k = a.kernel, s = a.stride;
+  if (a.causal) {
+    const int64_t leader = std::min((x / s) * s + s - 1, ls - 1);
+    return {std::max<int64_t>(leader - k + 1, 0), std::min(x + 1, ls)};
+  }
+  const int64_t wl = k / 2, wr = k / 2 + k % 2 - 1;
+  const int64_t leader = std::min((x / s) * s + s / 2, ls - 1);
+  const int64_t start =
+      std::max<int64_t>(leader - wl, 0) + (leader + wr >= ls ? ls - wr - leader - 1 : 0);
+  return {start, start + k};
+}
+
+// Everything one line of queries needs; the packed K^T / V are those of the
+// line's (batch, KV head).
+struct LineArgs {
+  int rank = 1;
+  std::array<Axis, kMaxSpatialRank> axes{};
+  int64_t dqk = 0, dv = 0, dv_pad = 0;
+  int64_t lp = 0;         // floats per packed K^T row of a line
+  int64_t max_ls = 0;     // rows per packed V line
+  float scale_log2 = 1;   // scale * log2 e
+  TensorView q, out, lse;  // [B, Hq, N, D]; lse may be empty
+  const float* kt = nullptr;
+  const float* vp = nullptr;
+};
+
+// Scratch floats per worker: Q^T of a line, logits of one query vector for
+// every key ([K^rank x 16]), and small per-vector arrays.
+int64_t LineScratchFloats(const LineArgs& a);
+
+using LineFn = void (*)(const LineArgs& a, int64_t batch, int64_t head, int64_t line,
+                        float* scratch);
+using PackFn = void (*)(const LineArgs& a, const TensorView& k, const TensorView& v,
+                        int64_t batch, int64_t kv_head, int64_t line, float* kt, float* vp);
+struct NeighborhoodFns {
+  LineFn line = nullptr;
+  PackFn pack = nullptr;  // K^T and V of one line
+  const char* target = "";
+};
+NeighborhoodFns GetNeighborhoodFns();
+
+// Line geometry shared by the kernel and the planner.
+inline int64_t NumLines(const LineArgs& a) {
+  int64_t outer = 1;
+  for (int i = 0; i + 1 < a.rank; ++i) outer *= a.axes[static_cast<size_t>(i)].extent;
+  return outer * a.axes[static_cast<size_t>(a.rank - 1)].dilation;
+}
+// Token index of sub-grid position x of `line`.
+inline int64_t TokenOf(const LineArgs& a, int64_t line, int64_t x) {
+  const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
+  const int64_t rho = line % lane.dilation, outer = line / lane.dilation;
+  return outer * lane.extent + x * lane.dilation + rho;
+}
+
+}  // namespace attnkit::local
+
+#endif  // ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_H_
