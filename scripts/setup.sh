@@ -17,6 +17,7 @@ PACKAGES=(
   libbenchmark-dev             # Google Benchmark
   libcli11-dev                 # CLI11: the attnkit command line
   libopenblas0-openmp libopenblas-dev  # OpenBLAS: only for the unfused baseline in benchmarks
+  ccache                       # compiler cache: the Python build reuses the release objects
 )
 
 install_missing() {
@@ -42,6 +43,7 @@ install_missing
 [ "${1:-}" = "--deps" ] && exit 0
 
 JOBS=$(nproc)
+source scripts/build_env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$JOBS"
 echo "setup: built build/release/attnkit"
@@ -70,7 +72,9 @@ install_python_package() {
   echo "setup: Python package into $py"
   "${pip[@]}" install -q -r python/requirements-dev.txt
   echo "setup: building the Python extension (minutes the first time, then incremental)"
-  CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "${pip[@]}" install -q --no-build-isolation ./
+  # build/python: a fixed build tree beside build/release, so ccache hits and rebuilds are incremental.
+  CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "${pip[@]}" install -q --no-build-isolation \
+    -C build-dir=build/python ./
   (cd /tmp && "$py" -c 'import attnkit; print("setup: installed attnkit", attnkit.__version__)')
 }
 install_python_package

@@ -27,6 +27,7 @@ else
 fi
 
 echo "== ctest (asan + ubsan)"
+source scripts/build_env.sh
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$JOBS"
 ctest --preset asan -j "$JOBS"

@@ -182,9 +182,13 @@ class TorchSdpa(Impl):
     def prepare(self, c, q, k, v, threads):
         torch = self.torch
         torch.set_num_threads(threads)
-        tq, tk, tv = (torch.from_numpy(np.ascontiguousarray(x)) for x in (q, k, v))
-        if c.dtype == "bf16":
-            tq, tk, tv = tq.bfloat16(), tk.bfloat16(), tv.bfloat16()
+        def to_torch(x):
+            x = np.ascontiguousarray(x)
+            if c.dtype == "bf16":  # ml_dtypes.bfloat16 -> torch.bfloat16, bit for bit
+                return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+            return torch.from_numpy(x)
+
+        tq, tk, tv = (to_torch(x) for x in (q, k, v))
         scale = 1.0 / math.sqrt(c.dqk)
         if c.softcap:
             return None  # SDPA has no soft-cap
@@ -351,7 +355,7 @@ def main(argv=None) -> int:
         if c.dtype == "bf16":
             import ml_dtypes
             q, k, v = (x.astype(ml_dtypes.bfloat16) for x in (q, k, v))
-        row = {"case": c.name, "n": c.nk, "gflop": c.flops() * 1e-9}
+        row = {"case": c.name, "n": c.nk, "square": c.nq == c.nk, "gflop": c.flops() * 1e-9}
         ref = None
         for impl in impls:
             runner = impl.prepare(c, q, k, v, args.threads)
@@ -405,6 +409,7 @@ def plot(rows: List[Dict], names: List[str], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    rows = [r for r in rows if r.get("square", True)]  # prefill (Nq == Nk) only: one point per N
     for n in names:
         pts = [(r["n"], r["gflop"] / (r[f"{n}_ms"] * 1e-3)) for r in rows if r.get(f"{n}_ms")]
         if pts:
