@@ -23,13 +23,16 @@ from ._api import (
     set_num_threads,
     threads,
 )
+from .decode import KVCache, attention_with_kvcache
 from .linear import delta_rule, linear_attention
 
 __all__ = [
+    "KVCache",
     "Plan",
     "__version__",
     "alibi_slopes",
     "attention",
+    "attention_with_kvcache",
     "attention_varlen",
     "cpu_info",
     "delta_rule",

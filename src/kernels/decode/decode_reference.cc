@@ -167,14 +167,78 @@ void ReferenceFromLogits(const AttentionSpec& spec, const std::vector<double>& l
   }
 }
 
+namespace {
+
+// Base-2 logits (as the VNNI kernel forms them) of `rows` prepared query rows
+// qs [rows][dk_pad] against the kept keys of sequence `id`, KV head `kv`,
+// written in natural units to logits[row * ld + col0 + j] for kept key j.
+void LogitsOnCodes(const CacheImpl& c, int64_t id, int64_t kv, const std::vector<float>& qs,
+                   int64_t rows, int64_t ld, int64_t col0, std::vector<double>& logits) {
+  const KVCacheConfig& g = c.cfg;
+  const StoreLayout& l = c.main;
+  const int64_t dqk = g.head_dim_k, n = l.dk_pad;
+  const SeqState& st = c.Seq(id);
+  const SeqView view = c.View(st);
+  const int64_t first = view.nk - view.kept;
+  std::vector<int8_t> q8(static_cast<size_t>(n));
+  std::vector<float> k(static_cast<size_t>(dqk)), v(static_cast<size_t>(g.head_dim_v));
+  for (int si = 0; si < view.num_segments; ++si) {
+    const Segment& seg = view.segments[si];
+    for (int64_t u = seg.u0; u < seg.u1; ++u) {
+      const int64_t j = seg.pos0 + (u - seg.u0) - first;
+      const bool codes = seg.kind == Segment::kMain && l.quantized();
+      SubTile sub{};
+      int64_t t = 0;
+      if (seg.kind == Segment::kMain) {
+        const StoreRef ref = c.MainRef(st);
+        const int64_t slot = ref.ring > 0 ? u % ref.ring : u;
+        sub = SubTileAt(l, ref.PageOfSlot(slot), kv, slot % l.page_tokens);
+        t = slot % kSub;
+        if (!codes) LoadToken(l, ref.PageOfSlot(slot), kv, slot % l.page_tokens, k.data(), v.data());
+      } else if (seg.kind == Segment::kResidual) {
+        const StoreRef ref = c.ResidualRef(st);
+        const int64_t slot = u % ref.ring;
+        LoadToken(*ref.layout, ref.PageOfSlot(slot), kv, slot, k.data(), v.data());
+      } else {
+        std::copy_n(st.sink_k.data() + (u * g.num_kv_heads + kv) * dqk, dqk, k.data());
+        RopeInPlace(g.rope, dqk, st.offset + u + view.sink_rope_shift, k.data());
+        HadamardInPlace(k.data(), dqk, c.hb_k);
+      }
+      for (int64_t row = 0; row < rows; ++row) {
+        const float* x = qs.data() + row * n;
+        double logit2 = 0;
+        if (!codes) {
+          for (int64_t d = 0; d < dqk; ++d) logit2 += static_cast<double>(x[d]) * k[d];
+        } else {
+          const float* ks = sub.k_scale;
+          const float sq = QuantizeQueryRow(x, l.k_per_channel ? ks : nullptr, n, q8.data());
+          double dot = 0, zsum = 0, qsum = 0;
+          for (int64_t d = 0; d < n; ++d) {
+            const int code = l.fmt == KVDType::kInt8
+                                 ? sub.k[(d / 4) * 64 + t * 4 + d % 4]
+                                 : (sub.k[((d / 8) * 16 + t) * 4 + (d % 8) / 2] >> (4 * (d % 2))) & 0xF;
+            dot += static_cast<double>(q8[d]) * code;
+            qsum += q8[d];
+            if (l.k_per_channel) zsum += static_cast<double>(x[d]) * ks[n + d];
+          }
+          logit2 = l.k_per_channel ? sq * dot + zsum
+                                   : static_cast<double>(ks[t]) * sq * dot +
+                                         static_cast<double>(ks[kSub + t]) * sq * qsum;
+        }
+        logits[row * ld + col0 + j] = logit2 * 0.6931471805599453;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 RefResult ReferenceDecodeOnCodes(const AttentionSpec& spec, const KVCache& cache,
                                  const DecodeBatch& batch, const TensorView& q, const TensorView& sinks) {
   const CacheImpl& c = cache.impl();
   const KVCacheConfig& g = c.cfg;
-  const StoreLayout& l = c.main;
   const int64_t hq = spec.num_q_heads, dqk = spec.head_dim_qk, dv = spec.head_dim_v;
-  const int64_t group = hq / spec.num_kv_heads, n = l.dk_pad;
-  const int64_t hbk = c.hb_k;
+  const int64_t group = hq / spec.num_kv_heads, n = c.main.dk_pad;
   RefResult r;
   r.hq = hq;
   r.total_q = batch.cu_seqlens_q.back();
@@ -182,15 +246,18 @@ RefResult ReferenceDecodeOnCodes(const AttentionSpec& spec, const KVCache& cache
   r.out.assign(static_cast<size_t>(hq * r.total_q * dv), 0.0);
   r.lse.assign(static_cast<size_t>(hq * r.total_q), -std::numeric_limits<double>::infinity());
   const float mul = spec.resolved_scale() * 1.4426950408889634f;
+  const int64_t prefix = batch.shared_prefix;
+  const int64_t np = prefix >= 0 ? cache.kept(prefix) : 0;
+  std::vector<float> pk, pv;
+  if (prefix >= 0) cache.Materialize(prefix, pk, pv);
   for (size_t b = 0; b < batch.seq_ids.size(); ++b) {
     const int64_t id = batch.seq_ids[b], q0 = batch.cu_seqlens_q[b];
     const int64_t nq = batch.cu_seqlens_q[b + 1] - q0;
     if (nq == 0) continue;
-    const SeqState& st = c.Seq(id);
-    const SeqView view = c.View(st);
+    const SeqView view = c.View(c.Seq(id));
     std::vector<float> kmat, vmat;
     cache.Materialize(id, kmat, vmat);
-    const int64_t nk = view.kept, first = view.nk - view.kept;
+    const int64_t own = view.kept, nk = np + own;  // cascade: the prefix's keys first
     for (int64_t kv = 0; kv < spec.num_kv_heads; ++kv) {
       // Queries exactly as the kernel prepares them (decode_run.cc).
       std::vector<float> qs(static_cast<size_t>(group * nq * n), 0.0f);
@@ -202,60 +269,17 @@ RefResult ReferenceDecodeOnCodes(const AttentionSpec& spec, const KVCache& cache
             row[d] = LoadAsF32(q.data, q.dtype, h * q.strides[1] + (q0 + i) * q.strides[2] + d);
           }
           RopeInPlace(g.rope, dqk, view.text_end - nq + i, row);
-          HadamardInPlace(row, dqk, hbk);
+          HadamardInPlace(row, dqk, c.hb_k);
           for (int64_t d = 0; d < dqk; ++d) row[d] *= mul;
         }
       }
       std::vector<double> logits(static_cast<size_t>(group * nq * nk));
-      std::vector<int8_t> q8(static_cast<size_t>(n));
-      std::vector<float> k(static_cast<size_t>(dqk)), v(static_cast<size_t>(dv));
-      for (int si = 0; si < view.num_segments; ++si) {
-        const Segment& seg = view.segments[si];
-        for (int64_t u = seg.u0; u < seg.u1; ++u) {
-          const int64_t j = seg.pos0 + (u - seg.u0) - first;
-          const bool codes = seg.kind == Segment::kMain;
-          SubTile sub{};
-          int64_t t = 0;
-          if (codes) {
-            const StoreRef ref = c.MainRef(st);
-            const int64_t slot = ref.ring > 0 ? u % ref.ring : u;
-            sub = SubTileAt(l, ref.PageOfSlot(slot), kv, slot % l.page_tokens);
-            t = slot % kSub;
-          } else if (seg.kind == Segment::kResidual) {
-            const StoreRef ref = c.ResidualRef(st);
-            const int64_t slot = u % ref.ring;
-            LoadToken(*ref.layout, ref.PageOfSlot(slot), kv, slot, k.data(), v.data());
-          } else {
-            std::copy_n(st.sink_k.data() + (u * g.num_kv_heads + kv) * dqk, dqk, k.data());
-            RopeInPlace(g.rope, dqk, st.offset + u + view.sink_rope_shift, k.data());
-            HadamardInPlace(k.data(), dqk, hbk);
-          }
-          for (int64_t row = 0; row < group * nq; ++row) {
-            const float* x = qs.data() + row * n;
-            double logit2 = 0;
-            if (!codes) {
-              for (int64_t d = 0; d < dqk; ++d) logit2 += static_cast<double>(x[d]) * k[d];
-            } else {
-              const float* ks = sub.k_scale;
-              const float sq = QuantizeQueryRow(x, l.k_per_channel ? ks : nullptr, n, q8.data());
-              double dot = 0, zsum = 0, qsum = 0;
-              for (int64_t d = 0; d < n; ++d) {
-                const int code = l.fmt == KVDType::kInt8 ? sub.k[(d / 4) * 64 + t * 4 + d % 4]
-                                                         : (sub.k[((d / 8) * 16 + t) * 4 + (d % 8) / 2] >> (4 * (d % 2))) & 0xF;
-                dot += static_cast<double>(q8[d]) * code;
-                qsum += q8[d];
-                if (l.k_per_channel) zsum += static_cast<double>(x[d]) * ks[n + d];
-              }
-              logit2 = l.k_per_channel ? sq * dot + zsum
-                                       : static_cast<double>(ks[t]) * sq * dot + static_cast<double>(ks[kSub + t]) * sq * qsum;
-            }
-            logits[row * nk + j] = logit2 * 0.6931471805599453;
-          }
-        }
-      }
+      if (prefix >= 0) LogitsOnCodes(c, prefix, kv, qs, group * nq, nk, 0, logits);
+      LogitsOnCodes(c, id, kv, qs, group * nq, nk, np, logits);
       // Values in attention order, original basis.
       std::vector<float> values(static_cast<size_t>(nk * dv));
-      std::copy_n(vmat.data() + kv * nk * dv, nk * dv, values.data());
+      if (prefix >= 0) std::copy_n(pv.data() + kv * np * dv, np * dv, values.data());
+      std::copy_n(vmat.data() + kv * own * dv, own * dv, values.data() + np * dv);
       ReferenceFromLogits(spec, logits, kv * group, group, nq, nk, values.data(), q0, sinks, r);
     }
   }

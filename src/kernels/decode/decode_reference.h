@@ -31,7 +31,7 @@ RefResult ReferenceDecode(const AttentionSpec& spec, const KVCache& cache, const
 // The oracle of the VNNI kernel: the same, except that logits against int8 /
 // int4 key codes use the int8 queries the kernel uses (QuantizeQueryRow, per
 // row, or per row and key group for per-channel keys), computed in fp64 from
-// the codes. No cascade.
+// the codes (cascade: the prefix's keys, then the sequence's own).
 RefResult ReferenceDecodeOnCodes(const AttentionSpec& spec, const KVCache& cache,
                                  const DecodeBatch& batch, const TensorView& q, const TensorView& sinks);
 

@@ -132,6 +132,15 @@ TEST(DecodeTest, PerTokenKeyScalesMatchTheReference) {
     Filled f = Fill(c, lengths, true);
     BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, 3), 3);
     EXPECT_EQ(CheckDecode(spec, f.cache, d, ThreadingContext(1), Portable()), "") << Name(dt);
+    // The automatic kernel (VNNI scores on the codes where the CPU has them;
+    // CheckDecode then uses its oracle) with every score option.
+    AttentionSpec opts = spec;
+    opts.mask.window_left = 70;
+    opts.alibi = true;
+    opts.softcap = 5.0f;
+    opts.has_sinks = true;
+    BatchData e = MakeBatch(opts, f.ids, QueriesFor(lengths, 3), 4, 3.0f);
+    EXPECT_EQ(CheckDecode(opts, f.cache, e, ThreadingContext(2)), "") << Name(dt) << " automatic kernel";
   }
 }
 
@@ -288,11 +297,14 @@ TEST(DecodeTest, PagedInShuffledPagesIsBitwiseEqualToContiguous) {
     DecodeCase s;
     s.dtype = dt;
     s.store = Store::kContiguous;
+    // Per-channel key groups of 16 in both (the contiguous default is 64), so
+    // both caches quantise exactly the same groups; float caches have none.
+    const int64_t k_group = IsQuantized(dt) ? 16 : 0;
     KVCacheConfig cc = MakeConfig(s);
-    cc.k_group = 16;
+    cc.k_group = k_group;
     s.store = Store::kPaged16;
     KVCacheConfig pc = MakeConfig(s);
-    pc.k_group = 16;
+    pc.k_group = k_group;
     const AttentionSpec spec = MakeSpec(s);
     // Scatter the paged sequence's pages: interleave it with another sequence.
     KVCache paged(pc);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attnkit/decode.h"
+#include "src/kernels/decode/decode_plan.h"
 #include "src/kernels/decode/decode_reference.h"
 
 namespace attnkit::decode {
@@ -84,14 +85,23 @@ inline BatchData MakeBatch(const AttentionSpec& spec, const std::vector<int64_t>
   return d;
 }
 
-// Runs the batch and compares with ReferenceDecode; "" when within
-// tolerance (1e-5 of max |O_ref|, LSE 1e-5), else what went wrong.
+// Runs the batch and compares with the oracle of the kernel the plan chose:
+// ReferenceDecode (exact attention on the dequantised K/V the cache holds)
+// for kernels that compute on dequantised keys, ReferenceDecodeOnCodes (the
+// same, with the int8 queries the VNNI kernel forms, products exact) for the
+// VNNI kernel. Either way the only differences left are f32 rounding, so the
+// tolerance stays tight: "" within `tol` of max |O_ref| (LSE: tol relative),
+// else what went wrong.
 inline std::string CheckDecode(const AttentionSpec& spec, const KVCache& cache, BatchData& d,
                                const ThreadingContext& ctx, const DecodeOptions& options = {},
                                DecodeStats* stats = nullptr, double tol = 1e-5) {
-  const DecodeStats s = Decode(spec, cache, d.batch, d.t, ctx, options);
+  const DecodePlan plan = MakeDecodePlan(spec, cache, d.batch, d.t.q.dtype, d.t.out.dtype, ctx, options);
+  std::vector<std::byte> ws(plan.workspace_bytes());
+  const DecodeStats s = RunDecode(plan, cache, d.t, ws);
   if (stats != nullptr) *stats = s;
-  const RefResult ref = ReferenceDecode(spec, cache, d.batch, d.t.q, d.t.sinks);
+  const RefResult ref = plan.state().on_codes
+                            ? ReferenceDecodeOnCodes(spec, cache, d.batch, d.t.q, d.t.sinks)
+                            : ReferenceDecode(spec, cache, d.batch, d.t.q, d.t.sinks);
   const RefDiff diff = CompareToReference(ref, d.t.out, d.t.lse);
   std::string err;
   if (!diff.finite) err += "non-finite output; ";

@@ -32,6 +32,9 @@ namespace attnkit::decode {
 #if ATTNKIT_HAVE_VNNI_KERNEL
 namespace {
 
+// (Unmasked forms of several intrinsics read an undefined source in GCC 12
+// and warn; the maskz forms with an all-ones mask are the same instructions.)
+
 // Per row of the codes scratch: words, then scale, code sum, zero-point term.
 struct RowCodes {
   const int32_t* words;
@@ -53,9 +56,12 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
     const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
     __m512 x = _mm512_maskz_loadu_ps(m, q + c);
     if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
-    amax = _mm512_max_ps(amax, _mm512_abs_ps(x));
+    amax = _mm512_maskz_max_ps(0xFFFF, amax, _mm512_abs_ps(x));
   }
-  const float a = _mm512_reduce_max_ps(amax);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, amax);
+  float a = 0.0f;
+  for (float x : lanes) a = std::max(a, x);
   int32_t sum = 0;
   float zterm = 0.0f;
   if (a == 0.0f) {
@@ -66,8 +72,8 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       __m512 x = _mm512_maskz_loadu_ps(m, q + c);
       if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
-      const __m512i qi = _mm512_cvtps_epi32(_mm512_mul_ps(x, inv));  // nearest even
-      _mm_mask_storeu_epi8(q8 + c, m, _mm512_cvtepi32_epi8(qi));
+      const __m512i qi = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(x, inv));  // nearest even
+      _mm_mask_storeu_epi8(q8 + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, qi));
     }
   }
   for (int64_t c = 0; c < n; ++c) sum += q8[c];
@@ -77,7 +83,8 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
     }
-    zterm = _mm512_reduce_add_ps(acc);
+    _mm512_store_ps(lanes, acc);
+    for (float x : lanes) zterm += x;
   }
   int32_t* words = reinterpret_cast<int32_t*>(out);
   if (l.fmt == KVDType::kInt8) {
@@ -111,7 +118,7 @@ ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, in
       const __m512i kv = _mm512_loadu_si512(t.subs[s0 + s].k + w * 64);
       if constexpr (kInt4) {
         k[s] = _mm512_and_si512(kv, low);
-        k_odd[s] = _mm512_and_si512(_mm512_srli_epi32(kv, 4), low);
+        k_odd[s] = _mm512_and_si512(_mm512_maskz_srli_epi32(0xFFFF, kv, 4), low);
       } else {
         k[s] = kv;
       }
@@ -143,7 +150,7 @@ ATTNKIT_VNNI void ScoreBlock(const ScoreTile& t, const RowCodes* rc, int r0, int
     const float* ks = t.subs[s0 + s].k_scale;
     for (int r = 0; r < kR; ++r) {
       const RowCodes& q = rc[r0 + r];
-      const __m512 dot = _mm512_cvtepi32_ps(acc[r][s]);
+      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xFFFF, acc[r][s]);
       __m512 logit;
       if (l.k_per_channel) {
         logit = _mm512_fmadd_ps(dot, _mm512_set1_ps(q.scale), _mm512_set1_ps(q.zterm));

@@ -265,7 +265,9 @@ TEST(KVCacheTest, RingKeepsTheNewestTokensInOrder) {
         const std::vector<float> got = RowOf(k, kept, 40, 1, j), want = RowOf(kf, 333, 40, 1, 333 - kept + j);
         for (int64_t d = 0; d < 40; ++d) ASSERT_NEAR(got[d], want[d], dt == KVDType::kF32 ? 0.0 : 0.05);
       }
-      if (layout == KVLayout::kPaged) EXPECT_LE(c.num_pages - cache.free_pages(), 5);  // 65 slots
+      if (layout == KVLayout::kPaged) {
+        EXPECT_LE(c.num_pages - cache.free_pages(), 5);  // 65 slots
+      }
     }
   }
 }

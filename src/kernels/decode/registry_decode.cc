@@ -12,10 +12,12 @@ std::vector<KernelInfo> DecodeKernelInfos() {
       {decode::kPortableKernel, "decode", q_dtypes,
        "decode against a KV cache (f32/bf16/f16/int8/int4, contiguous or paged): 16-token "
        "sub-tiles dequantised to f32 tiles, register-blocked f32 products, online softmax, "
-       "split-KV or stream-K with LSE merges (Highway, dynamic dispatch)"},
+       "split-KV or stream-K with LSE merges (Highway, dynamic dispatch)",
+       "f32 products on dequantised K/V (exact up to f32 rounding)"},
       {decode::kVnniKernel, "decode", q_dtypes,
        "decode with int8/int4 keys: Q.K on the codes with AVX512-VNNI vpdpbusd (queries "
-       "quantised to int8 per row and key group), values dequantised to f32 tiles"},
+       "quantised to int8 per row and key group), values dequantised to f32 tiles",
+       "int8 x int8/int4 Q.K products (queries rounded to int8), f32 P V"},
   };
 }
 }  // namespace attnkit
