@@ -25,6 +25,15 @@ from ._api import (
 )
 from .decode import KVCache, attention_with_kvcache
 from .linear import delta_rule, linear_attention
+from .sparse import (
+    block_sparse_attention,
+    na1d,
+    na2d,
+    na3d,
+    neighborhood_attention,
+    predict_block_mask,
+    window_attention,
+)
 
 __all__ = [
     "KVCache",
@@ -34,11 +43,18 @@ __all__ = [
     "attention",
     "attention_with_kvcache",
     "attention_varlen",
+    "block_sparse_attention",
     "cpu_info",
     "delta_rule",
     "get_num_threads",
     "linear_attention",
     "list_kernels",
+    "na1d",
+    "na2d",
+    "na3d",
+    "neighborhood_attention",
+    "predict_block_mask",
     "set_num_threads",
     "threads",
+    "window_attention",
 ]

@@ -132,7 +132,10 @@ StructuredInputs MakeStructuredInputs(const StructuredSpec& s) {
       const int64_t i0 = j0 + kNeedleKeys + 64 + rng.Below(spare - j0 + 1);
       std::vector<double> w(kNeedleDims);
       double norm = 0;
-      for (double& x : w) norm += (x = rng.Normal()) * x;
+      for (double& x : w) {
+        x = rng.Normal();
+        norm += x * x;
+      }
       for (double& x : w) x /= std::sqrt(norm);
       codes.push_back(w);
       for (int64_t j = j0; j < j0 + kNeedleKeys; ++j) key_code[static_cast<size_t>(j)] = m;

@@ -18,11 +18,13 @@ namespace HWY_NAMESPACE {
 namespace dn = ::attnkit::dense::HWY_NAMESPACE;
 
 // One work item: online softmax over its kept key blocks only, in ascending
-// order, with the exact f32 products for every input dtype. Rows of the tile: every head of the group (item.head < 0), or the one
-// head through its shifted per-head view (InitQueryTile then reads "head
+// order, with the exact f32 products for every input dtype. Rows of the tile:
+// every head of the group (item.head < 0), or the one head through its shifted
+// per-head view (InitQueryTile then reads "head
 // kv_head" of that view, which is query head item.head of the tensors).
 template <typename T>
 void SparseQueryTile(const BlockSparseArgs& a, const SparseItem& it, float* HWY_RESTRICT scratch) {
+  const ::attnkit::ScopedFlushDenormals flush;  // as the dense kernel (dense-inl.h)
   const dense::DenseArgs& d = it.head < 0 ? a.group : a.heads[it.head];
   dn::QueryTileState ts =
       dn::InitQueryTile<T, dn::F32Products>(d, d.seqs[it.seq], it.kv_head, it.q_block, scratch);
