@@ -186,7 +186,7 @@ HWY_INLINE void GatedScoresChannel(const LinearArgs& a, const float* HWY_RESTRIC
       TransposeScaledChannel(b.kf, bp, b.piv, s0, d, b.w, b.kt);
       const size_t width = static_cast<size_t>(RoundUp(static_cast<int64_t>(s0), kPad));
       for (size_t hh = 0; hh < nh; ++hh) {
-        TileGemm</*kAccumulate=*/false>(b.qs + hh * bs * Fp, Fp, b.kt, d.Cp, bs, F, width,
+        LinearGemm</*kAccumulate=*/false>(b.qs + hh * bs * Fp, Fp, b.kt, d.Cp, bs, F, width,
                                         p + (hh * c + s0) * d.Cp, d.Cp, a.l1_floats);
       }
     }
@@ -264,7 +264,7 @@ HWY_INLINE void DeltaValues(const LinearArgs& a, const ChunkDims& d, const Chunk
   }
   // R = beta o (V - Kpos S).
   if (!state_zero) {
-    TileGemm</*kAccumulate=*/false>(kpos, Fp, b.state, Dvp, c, F, Dvp, b.r, Dvp, a.l1_floats);
+    LinearGemm</*kAccumulate=*/false>(kpos, Fp, b.state, Dvp, c, F, Dvp, b.r, Dvp, a.l1_floats);
   }
   for (size_t t = 0; t < c; ++t) {
     const float* v = b.u + t * Dvp;
@@ -281,13 +281,13 @@ HWY_INLINE void DeltaValues(const LinearArgs& a, const ChunkDims& d, const Chunk
     GatedScoresChannel(a, b.kf, 1, /*strict=*/true, d, b, b.tm);
   } else {
     // kt is K^T (scalar gates, no gates) or (K e^{-B})^T (one pivot per chunk).
-    TileGemm</*kAccumulate=*/false>(channel ? kpos : b.kf, Fp, b.kt, d.Cp, c, F, d.cw, b.tm,
+    LinearGemm</*kAccumulate=*/false>(channel ? kpos : b.kf, Fp, b.kt, d.Cp, c, F, d.cw, b.tm,
                                     d.Cp, a.l1_floats);
     MaskScores(b.tm, 1, channel || !gated ? nullptr : b.bp, /*strict=*/true, d, b.w);
   }
   for (size_t t = 0; t < c; ++t) ScaleN(b.tm + t * d.Cp, t, b.beta[t]);
   InvertUnitLower(d, b.tm, b.w);
-  TileGemm</*kAccumulate=*/false>(b.tm, d.Cp, b.r, Dvp, c, c, Dvp, b.u, Dvp, a.l1_floats);
+  LinearGemm</*kAccumulate=*/false>(b.tm, d.Cp, b.r, Dvp, c, c, Dvp, b.u, Dvp, a.l1_floats);
 }
 
 // One chunk of c tokens starting at token c0 of sequence s, KV head g.
@@ -349,15 +349,15 @@ void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, co
     GatedScoresChannel(a, b.qf, G, /*strict=*/false, d, b, b.p);
   } else {
     if (channel) ScaleRowsByDecay(b.qf, G, b.bp, true, d, b.w);  // qf becomes Q o e^B
-    TileGemm</*kAccumulate=*/false>(b.qf, Fp, b.kt, d.Cp, G * c, F, d.cw, b.p, d.Cp, a.l1_floats);
+    LinearGemm</*kAccumulate=*/false>(b.qf, Fp, b.kt, d.Cp, G * c, F, d.cw, b.p, d.Cp, a.l1_floats);
     MaskScores(b.p, G, scalar_bp, /*strict=*/false, d, b.w);
   }
 
   // 6. Intra-chunk output O = P U, 7. plus the state's part (Q o e^B) S.
-  TileGemm</*kAccumulate=*/false>(b.p, d.Cp, b.u, Dvp, G * c, c, Dvp, b.o, Dvp, a.l1_floats);
+  LinearGemm</*kAccumulate=*/false>(b.p, d.Cp, b.u, Dvp, G * c, c, Dvp, b.o, Dvp, a.l1_floats);
   if (!state_zero) {
     if (gated && !(channel && pivot_chunk)) ScaleRowsByDecay(b.qf, G, b.bp, channel, d, b.w);
-    TileGemm</*kAccumulate=*/true>(b.qf, Fp, b.state, Dvp, G * c, F, Dvp, b.o, Dvp, a.l1_floats);
+    LinearGemm</*kAccumulate=*/true>(b.qf, Fp, b.state, Dvp, G * c, F, Dvp, b.o, Dvp, a.l1_floats);
   }
 
   // 8. State: S <- e^{B_last} o S + (K o e^{B_last - B})^T U.
@@ -376,7 +376,7 @@ void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, co
     kdt = b.kdt;
     if (!state_zero) ScaleN(b.state, F * Dvp, std::exp(static_cast<float>(b.bp[c - 1])));
   }
-  TileGemm</*kAccumulate=*/true>(kdt, d.Cp, b.u, Dvp, F, c, Dvp, b.state, Dvp, a.l1_floats);
+  LinearGemm</*kAccumulate=*/true>(kdt, d.Cp, b.u, Dvp, F, c, Dvp, b.state, Dvp, a.l1_floats);
 
   // 9. Output rows.
   for (size_t hh = 0; hh < G; ++hh) {

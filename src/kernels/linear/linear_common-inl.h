@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "hwy/highway.h"
+#include "src/simd/tile_gemm-inl.h"
 #include "src/kernels/linear/linear.h"
 #include "src/simd/convert-inl.h"
 #include "src/simd/exp-inl.h"
@@ -27,6 +28,16 @@ namespace attnkit::linear {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using namespace ::attnkit::HWY_NAMESPACE;  // SIMD primitives of the same target
+
+// TileGemm (src/simd/tile_gemm-inl.h) is force-inlined, which the dense kernel wants; the linear
+// kernels call it from ~10 places for each of 3 input types, so they go through one out-of-line
+// copy per target instead (inlining them all made linear.cc take >10 CPU-minutes to compile).
+template <bool kAccumulate>
+HWY_NOINLINE void LinearGemm(const float* HWY_RESTRICT a, size_t lda, const float* HWY_RESTRICT b,
+                             size_t ldb, size_t rows, size_t depth, size_t cols,
+                             float* HWY_RESTRICT c, size_t ldc, size_t l1_floats) {
+  TileGemm<kAccumulate>(a, lda, b, ldb, rows, depth, cols, c, ldc, l1_floats);
+}
 
 // Element pointer of token `n` of head `head` of a [B, H, N, ...] view.
 template <typename T>

@@ -101,7 +101,7 @@ HWY_INLINE void UpdateAndRead(const LinearArgs& a, const float* alpha, const flo
   }
   for (; j0 < dvp; j0 += N) UpdateColumnsHeads<1>(fused, alpha, k, x, qf, fp, F, state, dvp, j0, o);
   if (G > fused) {
-    TileGemm</*kAccumulate=*/false>(qf + fused * fp, fp, state, dvp, G - fused, F, dvp,
+    LinearGemm</*kAccumulate=*/false>(qf + fused * fp, fp, state, dvp, G - fused, F, dvp,
                                     o + fused * dvp, dvp, a.l1_floats);
   }
 }
@@ -140,7 +140,7 @@ void RecurrentSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRI
       // the update row x = beta (v - u).
       float* ak = tmp;
       for (size_t ch = 0; ch < F; ++ch) ak[ch] = alpha[ch] * kf[ch];
-      TileGemm</*kAccumulate=*/false>(ak, fp, state, dvp, 1, F, dvp, o, dvp, a.l1_floats);
+      LinearGemm</*kAccumulate=*/false>(ak, fp, state, dvp, 1, F, dvp, o, dvp, a.l1_floats);
       const float beta = Beta(a, s, g, t);
       for (size_t i = 0; i < dvp; ++i) x[i] = beta * (x[i] - o[i]);
     }
