@@ -5,6 +5,7 @@
 
 #include "attnkit/dtype.h"
 #include "attnkit/error.h"
+#include "attnkit/linear.h"
 #include "attnkit/plan.h"
 #include "attnkit/spec.h"
 #include "attnkit/state.h"

@@ -118,5 +118,20 @@ TEST(BenchCommand, BadFlagsAreErrors) {
   EXPECT_THROW(Bench("bench --shapes " + path + " --min-time -1"), Error);
 }
 
+// `bench --linear`: the listed cases, one small crossover case run, bad flags.
+TEST(BenchCommand, LinearModeListsRunsAndRejects) {
+  const std::vector<std::string> listed = Lines(Bench("bench --linear --list"));
+  EXPECT_EQ(listed.size(), 16u);
+  EXPECT_EQ(listed.front(), "prefill/N=1k");
+  EXPECT_EQ(listed.back(), "crossover/N=8k");
+  const std::string out = Bench("bench --linear --filter crossover/N=256$ --reps 1 --threads 2");
+  EXPECT_NE(out.find("crossover/N=256 "), std::string::npos) << out;
+  EXPECT_EQ(out.find("prefill/"), std::string::npos) << out;
+  EXPECT_EQ(out.find("decode/"), std::string::npos) << out;
+  EXPECT_THROW(Bench("bench --linear --filter nomatch"), Error);
+  EXPECT_THROW(Bench("bench --linear --shapes llama3-8b"), Error);
+  EXPECT_THROW(Bench("bench --linear --decode"), Error);
+}
+
 }  // namespace
 }  // namespace attnkit::cli
