@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "attnkit/attnkit.h"
+#include "python/src/array_view.h"
 #include "python/src/bindings.h"
 
 namespace nb = nanobind;
@@ -42,53 +43,6 @@ enum class Role {
   kVector,     // [Hq]
   kBias,       // [B|1, Hq|1, Nq|1, Nk], always in this order
 };
-
-std::string DTypeString(const nb::dlpack::dtype& t) {
-  using Code = nb::dlpack::dtype_code;
-  std::ostringstream os;
-  switch (static_cast<Code>(t.code)) {
-    case Code::Int:
-      os << "int";
-      break;
-    case Code::UInt:
-      os << "uint";
-      break;
-    case Code::Float:
-      os << "float";
-      break;
-    case Code::Bfloat:
-      os << "bfloat";
-      break;
-    case Code::Complex:
-      os << "complex";
-      break;
-    case Code::Bool:
-      os << "bool";
-      break;
-    default:
-      os << "code" << static_cast<int>(t.code) << "_";
-      break;
-  }
-  os << static_cast<int>(t.bits);
-  if (t.lanes != 1) os << "x" << t.lanes;
-  return os.str();
-}
-
-// DLPack dtype -> attnkit dtype. uint16 carries bf16 bit patterns: the Python layer passes
-// ml_dtypes.bfloat16 NumPy arrays (which DLPack cannot describe) as uint16 views.
-DType ToDType(const nb::dlpack::dtype& t, const char* name) {
-  using Code = nb::dlpack::dtype_code;
-  if (t.lanes == 1) {
-    const auto code = static_cast<Code>(t.code);
-    if (code == Code::Float && t.bits == 32) return DType::kF32;
-    if (code == Code::Float && t.bits == 16) return DType::kF16;
-    if (code == Code::Bfloat && t.bits == 16) return DType::kBF16;
-    if (code == Code::UInt && t.bits == 16) return DType::kBF16;
-  }
-  throw nb::type_error(("tensor '" + std::string(name) + "' has dtype " + DTypeString(t) +
-                        " (allowed: float32, bfloat16, float16)")
-                           .c_str());
-}
 
 std::string ShapeString(size_t ndim, const int64_t* shape) {
   std::ostringstream os;

@@ -14,6 +14,7 @@
 
 #include "attnkit/error.h"
 #include "attnkit/linear.h"
+#include "python/src/array_view.h"
 #include "python/src/bindings.h"
 
 namespace nb = nanobind;
@@ -25,36 +26,6 @@ namespace {
 using attnkit::DType;
 using attnkit::TensorView;
 using Array = nb::ndarray<>;
-
-// DLPack dtype -> attnkit dtype (uint16 carries bf16 bit patterns, as in the
-// attention bindings); anything else is a TypeError naming the argument.
-DType ToDType(const nb::dlpack::dtype& t, const char* name) {
-  using Code = nb::dlpack::dtype_code;
-  const auto code = static_cast<Code>(t.code);
-  if (t.lanes == 1 && t.bits == 32 && code == Code::Float) return DType::kF32;
-  if (t.lanes == 1 && t.bits == 16 && code == Code::Float) return DType::kF16;
-  if (t.lanes == 1 && t.bits == 16 && (code == Code::Bfloat || code == Code::UInt)) return DType::kBF16;
-  throw nb::type_error((std::string("tensor '") + name +
-                        "' must be float32, bfloat16 or float16").c_str());
-}
-
-// A logical view of `a` with its own axis order and strides (in elements).
-TensorView View(const std::optional<Array>& a, const char* name) {
-  TensorView t;
-  if (!a.has_value()) return t;
-  ATTNKIT_CHECK(a->device_type() == nb::device::cpu::value, "tensor '", name,
-                "' is not in CPU memory; attnkit runs on the CPU");
-  ATTNKIT_CHECK(a->ndim() >= 1 && a->ndim() <= 4, "tensor '", name, "' must have 1 to 4 dimensions");
-  static const float kEmpty[1] = {0.0f};
-  t.data = a->size() == 0 && a->data() == nullptr ? const_cast<float*>(kEmpty) : a->data();
-  t.dtype = ToDType(a->dtype(), name);
-  t.rank = static_cast<int>(a->ndim());
-  for (int i = 0; i < t.rank; ++i) {
-    t.shape[i] = a->shape(i);
-    t.strides[i] = a->stride(i);
-  }
-  return t;
-}
 
 // Runs one call. The spec's fields arrive as keyword arguments with the C++
 // names; cu_seqlens empty = fixed batch.

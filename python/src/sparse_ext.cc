@@ -19,6 +19,7 @@
 #include "attnkit/error.h"
 #include "attnkit/local.h"
 #include "attnkit/sparse.h"
+#include "python/src/array_view.h"
 #include "python/src/bindings.h"
 
 namespace nb = nanobind;
@@ -31,32 +32,6 @@ using attnkit::DType;
 using attnkit::TensorView;
 using Array = nb::ndarray<>;
 using MaskArray = nb::ndarray<const uint8_t, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
-
-DType ToDType(const nb::dlpack::dtype& t, const char* name) {
-  using Code = nb::dlpack::dtype_code;
-  const auto code = static_cast<Code>(t.code);
-  if (t.lanes == 1 && t.bits == 32 && code == Code::Float) return DType::kF32;
-  if (t.lanes == 1 && t.bits == 16 && code == Code::Float) return DType::kF16;
-  if (t.lanes == 1 && t.bits == 16 && (code == Code::Bfloat || code == Code::UInt)) return DType::kBF16;
-  throw nb::type_error((std::string("tensor '") + name + "' must be float32, bfloat16 or float16").c_str());
-}
-
-// A [B, H, N, D] view of `a` (strides in elements); empty when absent.
-TensorView View(const std::optional<Array>& a, const char* name) {
-  TensorView t;
-  if (!a.has_value()) return t;
-  ATTNKIT_CHECK(a->device_type() == nb::device::cpu::value, "tensor '", name,
-                "' is not in CPU memory; attnkit runs on the CPU");
-  ATTNKIT_CHECK(a->ndim() >= 1 && a->ndim() <= 4, "tensor '", name, "' must have 1 to 4 dimensions");
-  t.data = a->data();
-  t.dtype = ToDType(a->dtype(), name);
-  t.rank = static_cast<int>(a->ndim());
-  for (int i = 0; i < t.rank; ++i) {
-    t.shape[i] = a->shape(i);
-    t.strides[i] = a->stride(i);
-  }
-  return t;
-}
 
 // The spec of an attention call on q [B, Hq, N, Dqk], k [B, Hkv, N, Dqk] and Dv.
 attnkit::AttentionSpec SpecOf(const TensorView& q, const TensorView& k, int64_t dv, bool causal,
