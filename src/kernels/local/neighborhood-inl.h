@@ -141,7 +141,11 @@ void ProcessLineT(const LineArgs& a, int64_t b, int64_t h, int64_t line, float* 
   float* HWY_RESTRICT s = qt + dqk * lp;
   float* HWY_RESTRICT acc = s + max_keys * N;
   float* HWY_RESTRICT qrow = acc + a.dv_pad;
-  int64_t* key_lines = reinterpret_cast<int64_t*>(qrow + (dqk + 15) / 16 * 16);
+  // int64_t key lines need 8-byte alignment; a worker's scratch may start at an odd float
+  // (LineScratchFloats leaves 16 floats of slack for this).
+  float* key_base = qrow + (dqk + 15) / 16 * 16;
+  key_base += (reinterpret_cast<uintptr_t>(key_base) / sizeof(float)) & 1;
+  int64_t* key_lines = reinterpret_cast<int64_t*>(key_base);
 
   // Key lines: the product of the outer axes' windows, row-major like the lines.
   int64_t n_out = 1;
