@@ -4,7 +4,8 @@
 #   1. set-up (missing Debian packages, release build),
 #   2. ctest on the release build, then `attnkit check` (the CLI correctness grid), then
 #      pytest on the installed Python package (python/tests; PyTorch tests skip without torch),
-#   3. the same ctest under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   3. ctest and pytest again with the planner's other bf16 kernel choice (ATTNKIT_BF16_DOT_RATIO),
+#   4. the same ctest under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -24,6 +25,22 @@ if [ "${ATTNKIT_SKIP_PYTHON:-0}" = "1" ]; then
 else
   PY=$(attnkit_python) || { echo "no Python interpreter: run scripts/setup.sh" >&2; exit 1; }
   "$PY" -m pytest -q python/tests
+fi
+
+# The planner picks the kernel that rounds P to bf16 only where a probe finds AVX512-BF16 fast
+# (Zen 4/5 yes, some Intel cores no): rerun the release tests with the opposite reading, so that
+# the suite is proven on both kinds of CPU whichever this one is (no-op without AVX512-BF16).
+if build/release/attnkit plan --dtype bf16 | grep -q "^kernel *: dense_fwd_bf16"; then
+  flip=0.5
+else
+  flip=2.0
+fi
+echo "== ctest and pytest with ATTNKIT_BF16_DOT_RATIO=$flip (the planner's other bf16 choice)"
+ATTNKIT_BF16_DOT_RATIO=$flip ctest --preset release -j "$JOBS" --output-on-failure >/dev/null \
+  || { echo "ctest failed with ATTNKIT_BF16_DOT_RATIO=$flip" >&2; \
+       ATTNKIT_BF16_DOT_RATIO=$flip ctest --preset release -j "$JOBS" --rerun-failed; exit 1; }
+if [ "${ATTNKIT_SKIP_PYTHON:-0}" != "1" ]; then
+  ATTNKIT_BF16_DOT_RATIO=$flip "$PY" -m pytest -q python/tests
 fi
 
 echo "== ctest (asan + ubsan)"

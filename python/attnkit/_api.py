@@ -364,7 +364,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, causal: bool = False,
               scale: Optional[float] = None, return_lse: bool = False, layout: str = "bnhd",
               out: Optional[ArrayLike] = None, out_dtype: Any = None,
               threads: Optional[int] = None, window_size: Optional[Window] = None,
-              softmax_scale: Optional[float] = None) -> Any:
+              softmax_scale: Optional[float] = None, kernel: Optional[str] = None) -> Any:
     """Exact (FlashAttention-2 style) attention on the CPU; plans and runs in one call.
 
     Args:
@@ -387,6 +387,9 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, causal: bool = False,
       out: optional output array to write (same layout, dtype out_dtype).
       out_dtype: default: the input dtype (float64 inputs are computed and returned as float32).
       threads: thread count for this call (default get_num_threads(); 0 = all cores).
+      kernel: force a registry kernel (list_kernels()); default: the planner's choice. For bf16
+        inputs on a CPU with fast AVX512-BF16 that is the kernel that rounds P to bf16 like
+        FlashAttention (about 1e-3 relative error); 'dense_fwd_f32acc_tiled' keeps f32 products.
 
     Returns:
       out (B, Nq, Hq, Dv) / (B, Hq, Nq, Dv), or (out, lse) with return_lse. NumPy in, NumPy out;
@@ -410,7 +413,7 @@ def attention(q: ArrayLike, k: ArrayLike, v: ArrayLike, *, causal: bool = False,
         raise ValueError(f"q {qs} and k {ks} must have the same head_dim (last axis)")
     plan = Plan(qs[h_ax], ks[h_ax], qs[3], vs[3], causal=causal, window=window, softcap=softcap,
                 alibi_slopes=alibi_slopes, has_sinks=sinks is not None, has_bias=bias is not None,
-                scale=scale, return_lse=return_lse, layout=lay, threads=threads)
+                scale=scale, return_lse=return_lse, layout=lay, threads=threads, kernel=kernel)
     plan.plan(qs[0], qs[n_ax], ks[n_ax], dtype=pq.dtype,
               out_dtype=_out_dtype(out, out_dtype, pq.dtype))
     return plan.run(pq.user, pk.user, pv.user, out=out, sinks=sinks, bias=bias)
@@ -424,7 +427,7 @@ def attention_varlen(q: ArrayLike, k: ArrayLike, v: ArrayLike, cu_seqlens_q: Arr
                      return_lse: bool = False, layout: str = "bnhd",
                      out: Optional[ArrayLike] = None, out_dtype: Any = None,
                      threads: Optional[int] = None, window_size: Optional[Window] = None,
-                     softmax_scale: Optional[float] = None) -> Any:
+                     softmax_scale: Optional[float] = None, kernel: Optional[str] = None) -> Any:
     """Attention over a batch of sequences of different lengths, packed (FlashAttention's varlen).
 
     Args:
@@ -457,7 +460,7 @@ def attention_varlen(q: ArrayLike, k: ArrayLike, v: ArrayLike, cu_seqlens_q: Arr
                 raise ValueError(f"{name}={mx} is shorter than the longest sequence ({longest})")
     plan = Plan(qs[h_ax], ks[h_ax], qs[2], vs[2], causal=causal, window=window, softcap=softcap,
                 alibi_slopes=alibi_slopes, has_sinks=sinks is not None, scale=scale,
-                return_lse=return_lse, layout=lay, threads=threads)
+                return_lse=return_lse, layout=lay, threads=threads, kernel=kernel)
     plan.plan(cu_seqlens_q=cq, cu_seqlens_k=ck, dtype=pq.dtype,
               out_dtype=_out_dtype(out, out_dtype, pq.dtype))
     return plan.run(pq.user, pk.user, pv.user, out=out, sinks=sinks)

@@ -14,6 +14,11 @@ from reference import (BF16, assert_lse_close, assert_out_close, attention_ref, 
 DTYPES = ["f32", "f16", pytest.param("bf16", marks=pytest.mark.skipif(
     BF16 is None, reason="bfloat16 NumPy arrays need ml_dtypes (pip install ml_dtypes)"))]
 LAYOUTS = ["bnhd", "bhnd"]
+# The f32-products kernel: the 1e-5 contract below holds for it on every CPU. (Left to the
+# planner, bf16 inputs on a CPU with fast AVX512-BF16 get the kernel that rounds P to bf16;
+# see test_bf16_kernels_keep_their_precision.)
+EXACT = "dense_fwd_f32acc_tiled"
+BF16_PRODUCTS = "dense_fwd_bf16_f32acc_avx512bf16"
 
 # Each case: sizes (b, hq, hkv, nq, nk, dqk, dv) and options. Options are sampled so that each
 # appears alone and in combination; sizes cover odd dims, GQA ratios and Nq != Nk.
@@ -94,7 +99,7 @@ def make_problem(name, dtype, **over):
 def test_matches_reference(name, dtype, layout):
     (q, k, v), (q64, k64, v64), kw, ref = make_problem(name, dtype)
     out, lse = attnkit.attention(to_layout(q, layout), to_layout(k, layout), to_layout(v, layout),
-                                 layout=layout, return_lse=True, **kw)
+                                 layout=layout, return_lse=True, kernel=EXACT, **kw)
     ref_out, ref_lse = attention_ref(q64, k64, v64, **ref)
     assert out.dtype == q.dtype, "the output dtype defaults to the input dtype"
     assert lse.dtype == np.float32 and lse.shape == ref_lse.shape
@@ -112,7 +117,7 @@ def test_out_dtype(dtype, out_dtype):
         pytest.skip("bfloat16 NumPy arrays need ml_dtypes")
     (q, k, v), (q64, k64, v64), kw, ref = make_problem("causal_nq_lt_nk", dtype)
     out = attnkit.attention(to_layout(q, "bnhd"), to_layout(k, "bnhd"), to_layout(v, "bnhd"),
-                            out_dtype=out_dtype, **kw)
+                            out_dtype=out_dtype, kernel=EXACT, **kw)
     assert _arrays.dtype_name(out.dtype, "out") == out_dtype
     assert_out_close(from_layout(out, "bnhd"), attention_ref(q64, k64, v64, **ref)[0], out_dtype)
 
@@ -333,11 +338,37 @@ def test_plan_varlen_and_replan():
 
 @pytest.mark.skipif(BF16 is None, reason="bfloat16 NumPy arrays need ml_dtypes")
 def test_plan_bf16_dtype_objects():
-    p = attnkit.Plan(4, 2, 32, causal=True).plan(2, 23, 31, dtype=BF16, out_dtype=np.float32)
+    p = attnkit.Plan(4, 2, 32, causal=True, kernel=EXACT).plan(2, 23, 31, dtype=BF16,
+                                                              out_dtype=np.float32)
     (q, k, v), (q64, k64, v64), _, ref = make_problem("causal_nq_lt_nk", "bf16", nq=23, nk=31)
     out = p.run(*(to_layout(x, "bnhd") for x in (q, k, v)))
     assert out.dtype == np.float32
     _check(out, "bnhd", q64, k64, v64, ref)
+
+
+@pytest.mark.skipif(BF16 is None, reason="bfloat16 NumPy arrays need ml_dtypes")
+def test_bf16_kernels_keep_their_precision():
+    """The planner's choice for bf16 (machine-dependent) and, where the CPU has AVX512-BF16,
+    the kernel that rounds P to bf16: within 1e-2 of max |ref|, and that kernel really rounds."""
+    (q, k, v), (q64, k64, v64), kw, ref = make_problem("causal_square", "bf16")
+    q, k, v = (to_layout(x, "bnhd") for x in (q, k, v))
+    expect = attention_ref(q64, k64, v64, **ref)[0]
+    peak = np.abs(expect).max()
+    chosen = attnkit.Plan(4, 2, 32, causal=True).plan(2, 31, 31, dtype="bf16").kernel_name
+    kernels = {chosen}
+    if any(k_["name"] == BF16_PRODUCTS for k_ in attnkit.list_kernels()):
+        try:
+            attnkit.Plan(4, 2, 32, kernel=BF16_PRODUCTS).plan(1, 16, 16, dtype="bf16")
+            kernels.add(BF16_PRODUCTS)
+        except ValueError:
+            pass  # no AVX512-BF16 here
+    for name in kernels:
+        out = from_layout(attnkit.attention(q, k, v, out_dtype="f32", kernel=name, **kw), "bnhd")
+        err = np.abs(out.astype(np.float64) - expect).max() / peak
+        bound = 1e-2 if name == BF16_PRODUCTS else 1e-5
+        assert err <= bound, f"{name}: relative max error {err} > {bound}"
+        if name == BF16_PRODUCTS:
+            assert err > 1e-5, f"{name}: error {err} is f32-exact: was P really rounded to bf16?"
 
 
 def test_thread_count_does_not_change_results():

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,10 @@ CpuInfo DetectNow() {
   c.has_avx512_bf16 = __builtin_cpu_supports("avx512bf16");
   c.bf16_dot_flops_ratio =
       ProbeBf16DotFlopsRatio(__builtin_cpu_supports("avx512f"), c.has_avx512_bf16);
+  if (c.has_avx512_bf16) {
+    c.bf16_dot_flops_ratio =
+        Bf16DotRatioOrOverride(std::getenv("ATTNKIT_BF16_DOT_RATIO"), c.bf16_dot_flops_ratio);
+  }
   c.has_avx512_vnni = __builtin_cpu_supports("avx512vnni");
 #endif
   return c;

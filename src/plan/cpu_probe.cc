@@ -5,6 +5,9 @@
 #include "src/plan/cpu_probe.h"
 
 #include <chrono>
+#include <cstdlib>
+
+#include "attnkit/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -29,6 +32,13 @@ double BestSeconds(Fn&& fn) {
   return best;
 }
 
+// Keeps the chains alive: the sum of lane 0 of every accumulator.
+__attribute__((target("avx512f"))) inline float SumOfFirstLanes(const __m512 (&acc)[kChains]) {
+  float sum = 0;
+  for (int i = 0; i < kChains; ++i) sum += _mm512_cvtss_f32(acc[i]);
+  return sum;
+}
+
 // 12 chains x kIterations of 16-lane f32 FMA (32 flops each).
 __attribute__((target("avx512f"), noinline)) float FmaLoop() {
   __m512 acc[kChains];
@@ -38,13 +48,7 @@ __attribute__((target("avx512f"), noinline)) float FmaLoop() {
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
   }
-  alignas(64) float lanes[16];
-  float sum = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
-    sum += lanes[0];
-  }
-  return sum;
+  return SumOfFirstLanes(acc);
 }
 
 // 12 chains x kIterations of vdpbf16ps (64 flops each).
@@ -56,13 +60,7 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) float Bf16DotLoop() {
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], b, b);
   }
-  alignas(64) float lanes[16];
-  float sum = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
-    sum += lanes[0];
-  }
-  return sum;
+  return SumOfFirstLanes(acc);
 }
 #endif
 
@@ -81,6 +79,15 @@ double ProbeBf16DotFlopsRatio(bool has_avx512f, bool has_avx512_bf16) {
   (void)has_avx512_bf16;
   return 0.0;
 #endif
+}
+
+double Bf16DotRatioOrOverride(const char* env, double measured) {
+  if (env == nullptr || *env == '\0') return measured;
+  char* end = nullptr;
+  const double v = std::strtod(env, &end);
+  ATTNKIT_CHECK(end != env && *end == '\0' && v > 0 && v < 100, "ATTNKIT_BF16_DOT_RATIO='", env,
+                "': expected a number in (0, 100), the vdpbf16ps / f32 FMA flop rate");
+  return v;
 }
 
 }  // namespace attnkit

@@ -7,6 +7,7 @@
 #include "attnkit/attnkit.h"
 #include "src/harness/cases.h"
 #include "src/plan/cost_model.h"
+#include "src/plan/cpu_probe.h"
 #include "src/plan/autotune.h"
 #include "src/plan/plan_impl.h"
 #include "src/plan/registry.h"
@@ -162,6 +163,23 @@ TEST(PlannerTest, CostModelPrefersTilesThatFitL2) {
   const TileCandidate& chosen = plan.impl().candidates.front();
   EXPECT_TRUE(chosen.fits_l2) << plan.Explain();
   EXPECT_LE(chosen.working_set, 512 << 10);
+}
+
+TEST(CpuProbe, Bf16DotRatioOverride) {
+  EXPECT_EQ(Bf16DotRatioOrOverride(nullptr, 0.55), 0.55);
+  EXPECT_EQ(Bf16DotRatioOrOverride("", 0.55), 0.55);
+  EXPECT_EQ(Bf16DotRatioOrOverride("2", 0.55), 2.0);
+  EXPECT_EQ(Bf16DotRatioOrOverride("0.5", 2.0), 0.5);
+  for (const char* bad : {"fast", "2x", "0", "-1", "1e9", "nan"}) {
+    try {
+      Bf16DotRatioOrOverride(bad, 1.0);
+      ADD_FAILURE() << "accepted ATTNKIT_BF16_DOT_RATIO=" << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("ATTNKIT_BF16_DOT_RATIO='") + bad + "'"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -23,6 +23,10 @@ namespace attnkit::cli {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr const char* kExactKernel = "dense_fwd_f32acc_tiled";
+constexpr const char* kBf16Kernel = "dense_fwd_bf16_f32acc_avx512bf16";
+// P rounded to bf16 (8 significant bits): |error| <= 2^-8 of max |v| per row, with margin.
+constexpr double kBf16ProductsTolerance = 1e-2;
 
 // A fresh directory under the gtest temp dir, one per call.
 std::string MakeTempDir() {
@@ -107,6 +111,11 @@ struct Problem {
   bool bias_masks_row = false;      // set a whole bias row to -inf
   int threads = 1;
   uint64_t seed = 1;
+  // --kernel: the f32-products kernel by default, so that the bound below holds
+  // on every CPU ("" = the planner's choice, which for bf16 inputs on a CPU with
+  // fast AVX512-BF16 rounds P to bf16).
+  std::string kernel = kExactKernel;
+  double out_tolerance = 1e-5;  // bound on max |out - ref| / max(1, max |ref|)
 
   bool varlen() const { return !varlen_q.empty(); }
   int64_t total_q() const { return Sum(varlen_q); }
@@ -132,6 +141,7 @@ struct Outcome {
   io::NpyArray out, lse;
   reference::Result ref;
   double max_out_err = 0, max_lse_err = 0;
+  double out_scale = 1;  // max(1, max |ref|)
 };
 
 Outcome RunAndCompare(const Problem& p, std::vector<std::string> extra = {}) {
@@ -223,6 +233,7 @@ Outcome RunAndCompare(const Problem& p, std::vector<std::string> extra = {}) {
   args.insert(args.end(), {"--dtype", std::string(Name(p.dtype)), "--layout", Name(p.layout),
                            "--threads", std::to_string(p.threads), "--out", dir + "out.npy"});
   if (p.lse) args.insert(args.end(), {"--lse", dir + "lse.npy"});
+  if (!p.kernel.empty()) args.insert(args.end(), {"--kernel", p.kernel});
   args.insert(args.end(), extra.begin(), extra.end());
   // Parsed the way the CLI does: std::to_string gives 6 decimals.
   if (p.softcap != 0.0f) spec.softcap = std::stof(std::to_string(p.softcap));
@@ -251,7 +262,8 @@ Outcome RunAndCompare(const Problem& p, std::vector<std::string> extra = {}) {
       }
     }
   }
-  EXPECT_LE(r.max_out_err, 1e-5 * scale);
+  EXPECT_LE(r.max_out_err, p.out_tolerance * scale);
+  r.out_scale = scale;
   if (p.lse) {
     r.lse = io::ReadNpy(dir + "lse.npy");
     const std::vector<int64_t> lse_shape =
@@ -418,6 +430,60 @@ TEST(RunTest, F16AndF64InputFiles) {
   }
 }
 
+// Whether this CPU runs the AVX512-BF16 kernel at all.
+bool HaveBf16Kernel() {
+  AttentionSpec spec;
+  spec.num_q_heads = spec.num_kv_heads = 1;
+  spec.head_dim_qk = spec.head_dim_v = 16;
+  AttentionShape shape;
+  shape.batch = 1;
+  shape.seqlen_q = shape.seqlen_k = 16;
+  shape.dtype = DType::kBF16;
+  PlanOptions o;
+  o.kernel = kBf16Kernel;
+  try {
+    MakePlan(spec, shape, ThreadingContext(1), o);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+TEST(RunTest, ForcedBf16ProductsKernelRoundsP) {
+  if (!HaveBf16Kernel()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  Problem p;
+  p.dtype = DType::kBF16;
+  p.causal = true;
+  p.nq = p.nk = 40;
+  p.kernel = kBf16Kernel;
+  p.out_tolerance = kBf16ProductsTolerance;
+  const Outcome r = RunAndCompare(p);
+  // P rounded to bf16 leaves an error far above f32 rounding: proof --kernel was obeyed.
+  EXPECT_GT(r.max_out_err, 1e-5 * r.out_scale);
+}
+
+TEST(RunTest, PlannersChoiceOnBf16StaysWithinItsPrecision) {
+  Problem p;
+  p.dtype = DType::kBF16;
+  p.causal = true;
+  p.kernel = "";
+  // The planner's choice depends on this CPU's measured bf16 dot-product rate.
+  AttentionSpec spec;
+  spec.num_q_heads = p.hq;
+  spec.num_kv_heads = p.hkv;
+  spec.head_dim_qk = p.dqk;
+  spec.head_dim_v = p.dv;
+  spec.mask.causal = true;
+  AttentionShape shape;
+  shape.batch = p.batch;
+  shape.seqlen_q = p.nq;
+  shape.seqlen_k = p.nk;
+  shape.dtype = DType::kBF16;
+  const std::string chosen = MakePlan(spec, shape, ThreadingContext(p.threads)).kernel_name();
+  p.out_tolerance = chosen == kBf16Kernel ? kBf16ProductsTolerance : 1e-5;
+  RunAndCompare(p);
+}
+
 TEST(RunTest, GqaAndUnequalHeadDims) {
   Problem p;
   p.hq = 8;
@@ -562,6 +628,11 @@ class RunErrorTest : public ::testing::Test {
 TEST_F(RunErrorTest, ValidBaseRuns) {
   RunCli(Base());
   EXPECT_EQ(io::ReadNpy(dir_ + "o.npy").shape, (std::vector<int64_t>{2, 4, 5, 8}));
+}
+
+TEST_F(RunErrorTest, UnknownKernel) {
+  ExpectError(With({"--kernel", "dense_fwd_nope"}),
+              {"unknown kernel 'dense_fwd_nope'", kExactKernel});
 }
 
 TEST_F(RunErrorTest, MismatchedHeadDimBetweenQAndK) {

@@ -38,6 +38,7 @@ struct RunFlags {
   // attnkit::Error naming its flag.
   std::string window, softcap, scale, threads;
   std::string dtype = "f32", layout = "bhnd";
+  std::string kernel;  // registry kernel name; "" = the planner's choice
 };
 
 // One array read from a file given by a flag.
@@ -314,8 +315,11 @@ void RunCommand(const RunFlags& f) {
 
   // ---- plan and run
   const std::string context = "attnkit run (--q " + f.q + ", --k " + f.k + ", --v " + f.v + "): ";
-  const Plan plan = WithContext(
-      context, [&] { return MakePlan(spec, ShapeOf(t, cu_q, cu_k), ThreadingContext(threads)); });
+  PlanOptions options;
+  options.kernel = f.kernel;
+  const Plan plan = WithContext(context, [&] {
+    return MakePlan(spec, ShapeOf(t, cu_q, cu_k), ThreadingContext(threads), options);
+  });
   std::vector<std::byte> workspace(plan.workspace_bytes());
   const auto start = std::chrono::steady_clock::now();
   // A varlen batch of empty query sequences has nothing to compute (and its
@@ -375,6 +379,10 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--cu-seqlens-k", f->cu_seqlens_k,
                   "varlen: int32/int64 [batch + 1] offsets of the packed key tokens");
   cmd->add_option("--threads,-t", f->threads, "threads (0 or absent = all hardware threads)");
+  cmd->add_option("--kernel", f->kernel,
+                  "force a registry kernel by name (see `attnkit plan --list-kernels`); default: the "
+                  "planner's choice, which for bf16 may round P to bf16 like FlashAttention "
+                  "(dense_fwd_f32acc_tiled keeps every product in f32)");
   cmd->add_flag("--verbose", f->verbose, "print the plan and the time taken");
   cmd->callback([f] { RunCommand(*f); });
 }
