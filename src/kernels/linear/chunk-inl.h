@@ -291,8 +291,7 @@ HWY_INLINE void DeltaValues(const LinearArgs& a, const ChunkDims& d, const Chunk
 }
 
 // One chunk of c tokens starting at token c0 of sequence s, KV head g.
-template <typename T, typename TOut>
-void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, const ChunkDims& d,
+inline void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, const ChunkDims& d,
                const ChunkBuffers& b, bool state_zero) {
   const size_t G = d.G, F = d.F, Fp = d.Fp, Dvp = d.Dvp, c = d.c;
   const int64_t n0 = s.offset + c0;
@@ -300,14 +299,14 @@ void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, co
   for (size_t hh = 0; hh < G; ++hh) {
     const int64_t h = g * a.group + static_cast<int64_t>(hh);
     for (size_t t = 0; t < c; ++t) {
-      FeatureRow(a, RowPtr<const T>(a.q, s.batch_index, h, n0 + static_cast<int64_t>(t)), true,
-                 b.qf + (hh * c + t) * Fp, b.tmp);
+      FeatureRow(a, s.batch_index, h, n0 + static_cast<int64_t>(t), true, b.qf + (hh * c + t) * Fp,
+                 b.tmp);
     }
   }
   for (size_t t = 0; t < c; ++t) {
     const int64_t n = n0 + static_cast<int64_t>(t);
-    FeatureRow(a, RowPtr<const T>(a.k, s.batch_index, g, n), false, b.kf + t * Fp, b.tmp);
-    ValueRow(a, RowPtr<const T>(a.v, s.batch_index, g, n), b.u + t * Dvp);
+    FeatureRow(a, s.batch_index, g, n, false, b.kf + t * Fp, b.tmp);
+    ValueRow(a, s.batch_index, g, n, b.u + t * Dvp);
     if (a.delta) b.beta[t] = Beta(a, s, g, c0 + static_cast<int64_t>(t));
   }
 
@@ -382,15 +381,14 @@ void ChunkStep(const LinearArgs& a, const Sequence& s, int64_t g, int64_t c0, co
   for (size_t hh = 0; hh < G; ++hh) {
     const int64_t h = g * a.group + static_cast<int64_t>(hh);
     for (size_t t = 0; t < c; ++t) {
-      FinishRow<TOut>(a, s, h, c0 + static_cast<int64_t>(t), b.o + (hh * c + t) * Dvp, b.tmp);
+      FinishRow(a, s, h, c0 + static_cast<int64_t>(t), b.o + (hh * c + t) * Dvp, b.tmp);
     }
   }
 }
 
 // The whole sequence of work item w, chunk by chunk, from the initial state
 // to the final state.
-template <typename T, typename TOut>
-void ChunkSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
+inline void ChunkSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
   const Sequence& s = a.seqs[w.seq];
   const ChunkBuffers b = MakeBuffers(a, scratch);
   bool state_zero = !LoadState(a, s, w.kv_head, b.state);
@@ -403,7 +401,7 @@ void ChunkSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRICT s
   for (int64_t c0 = 0; c0 < s.n; c0 += a.chunk) {
     d.c = static_cast<size_t>(std::min(a.chunk, s.n - c0));
     d.cw = static_cast<size_t>(RoundUp(static_cast<int64_t>(d.c), kPad));
-    ChunkStep<T, TOut>(a, s, w.kv_head, c0, d, b, state_zero);
+    ChunkStep(a, s, w.kv_head, c0, d, b, state_zero);
     state_zero = false;
   }
   StoreState(a, s, w.kv_head, b.state);

@@ -16,13 +16,13 @@ HWY_BEFORE_NAMESPACE();
 namespace attnkit::linear {
 namespace HWY_NAMESPACE {
 
+// q/k/v and out dtypes are handled per row (RowAsF32, FinishRow): one
+// instantiation per target.
 void RunChunked(const LinearArgs& a, const WorkItem& w, float* scratch) {
-  VisitTypes(a, [&](auto t, auto tout) { ChunkSequence<decltype(t), decltype(tout)>(a, w, scratch); });
+  ChunkSequence(a, w, scratch);
 }
 void RunRecurrent(const LinearArgs& a, const WorkItem& w, float* scratch) {
-  VisitTypes(a, [&](auto t, auto tout) {
-    RecurrentSequence<decltype(t), decltype(tout)>(a, w, scratch);
-  });
+  RecurrentSequence(a, w, scratch);
 }
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 

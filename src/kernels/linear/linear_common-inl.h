@@ -118,18 +118,27 @@ HWY_INLINE float DotN(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y, 
   return sum;
 }
 
-// The feature row phi(x) of one q or k row (Dk values of storage type T):
-// f32, F values, then zeros up to f_pad. `tmp` holds 2 f_pad + RoundUp(Dk, 16)
-// floats. Query features are multiplied by q_factor (the scale); Based scales
-// the query row before its Taylor map instead, so phi(q).phi(k) = 1 + s + s^2/2.
-template <typename T>
-HWY_INLINE void FeatureRow(const LinearArgs& a, const T* HWY_RESTRICT x, bool query,
+// Row (b, h, n) of q, k or v (`count` values of its storage dtype) as f32.
+// The dtype switch sits here, per row, so that the kernels above are compiled
+// once rather than once per storage type.
+HWY_INLINE void RowAsF32(const TensorView& t, int64_t b, int64_t h, int64_t n, size_t count,
+                         float* HWY_RESTRICT out) {
+  VisitStorageType(t.dtype, [&](auto tag) {
+    ConvertScaleRow(RowPtr<const decltype(tag)>(t, b, h, n), count, 1.0f, out);
+  });
+}
+
+// The feature row phi(x) of row (b, h, n) of q (query) or k: f32, F values,
+// then zeros up to f_pad. `tmp` holds 2 f_pad + RoundUp(Dk, 16) floats. Query
+// features are multiplied by q_factor (the scale); Based scales the query row
+// before its Taylor map instead, so phi(q).phi(k) = 1 + s + s^2/2.
+HWY_INLINE void FeatureRow(const LinearArgs& a, int64_t b_index, int64_t h, int64_t n, bool query,
                            float* HWY_RESTRICT out, float* HWY_RESTRICT tmp) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   const size_t dk = static_cast<size_t>(a.dk);
   float* HWY_RESTRICT xs = tmp + 2 * a.f_pad;  // the input row as f32
-  ConvertScaleRow(x, dk, 1.0f, xs);
+  RowAsF32(query ? a.q : a.k, b_index, h, n, dk, xs);
   if (a.l2norm) ScaleN(xs, dk, 1.0f / std::sqrt(DotN(xs, xs, dk) + 1e-6f));
   const float factor = query ? a.q_factor : 1.0f;
   size_t i = 0;
@@ -189,11 +198,11 @@ HWY_INLINE void FeatureRow(const LinearArgs& a, const T* HWY_RESTRICT x, bool qu
   std::fill(out + a.f, out + a.f_pad, 0.0f);
 }
 
-// One value row as f32: Dv values, then 1 (the normaliser's column) with the
-// denominator, then zeros up to dv_pad.
-template <typename T>
-HWY_INLINE void ValueRow(const LinearArgs& a, const T* HWY_RESTRICT v, float* HWY_RESTRICT out) {
-  ConvertScaleRow(v, static_cast<size_t>(a.dv), 1.0f, out);
+// Value row (b, g, n) as f32: Dv values, then 1 (the normaliser's column) with
+// the denominator, then zeros up to dv_pad.
+HWY_INLINE void ValueRow(const LinearArgs& a, int64_t b_index, int64_t g, int64_t n,
+                         float* HWY_RESTRICT out) {
+  RowAsF32(a.v, b_index, g, n, static_cast<size_t>(a.dv), out);
   if (a.dvs > a.dv) out[a.dv] = 1.0f;
   std::fill(out + a.dvs, out + a.dv_pad, 0.0f);
 }
@@ -201,7 +210,6 @@ HWY_INLINE void ValueRow(const LinearArgs& a, const T* HWY_RESTRICT v, float* HW
 // Writes one output row (query head h, token n of sequence s) from the state
 // product `o` (dv_pad floats; o[dv] is the denominator when there is one):
 // normalisation, the hybrid mix, rounding to the output dtype. `tmp`: Dv floats.
-template <typename TOut>
 HWY_INLINE void FinishRow(const LinearArgs& a, const Sequence& s, int64_t h, int64_t n,
                           const float* HWY_RESTRICT o, float* HWY_RESTRICT tmp) {
   const size_t dv = static_cast<size_t>(a.dv);
@@ -233,10 +241,10 @@ HWY_INLINE void FinishRow(const LinearArgs& a, const Sequence& s, int64_t h, int
     const float* win = a.window_out + ((s.batch_index * a.hq + h) * rows + s.offset + n) * a.dv;
     for (size_t i = 0; i < dv; ++i) tmp[i] = a.linear_weight * tmp[i] + a.window_weight * win[i];
   }
-  TOut* dst = RowPtr<TOut>(a.out, s.batch_index, h, s.offset + n);
-  if constexpr (std::is_same_v<TOut, float>) {
-    std::copy(tmp, tmp + dv, dst);
+  if (a.out.dtype == DType::kF32) {
+    std::copy(tmp, tmp + dv, RowPtr<float>(a.out, s.batch_index, h, s.offset + n));
   } else {
+    void* dst = RowPtr<uint16_t>(a.out, s.batch_index, h, s.offset + n);  // bf16 / f16 bits
     for (size_t i = 0; i < dv; ++i) StoreFromF32(dst, a.out.dtype, static_cast<int64_t>(i), tmp[i]);
   }
 }
@@ -264,14 +272,6 @@ HWY_INLINE void StoreState(const LinearArgs& a, const Sequence& s, int64_t g,
     const float* src = state + c * a.dv_pad;
     std::copy(src, src + a.dvs, RowPtr<float>(a.state_out, s.state_index, g, c));
   }
-}
-
-// Calls fn(T{}, TOut{}) with the storage types of q/k/v and of out.
-template <class Fn>
-HWY_INLINE void VisitTypes(const LinearArgs& a, Fn&& fn) {
-  VisitStorageType(a.q.dtype, [&](auto t) {
-    VisitStorageType(a.out.dtype, [&](auto tout) { fn(t, tout); });
-  });
 }
 
 }  // namespace HWY_NAMESPACE

@@ -106,8 +106,7 @@ HWY_INLINE void UpdateAndRead(const LinearArgs& a, const float* alpha, const flo
   }
 }
 
-template <typename T, typename TOut>
-void RecurrentSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
+inline void RecurrentSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRICT scratch) {
   const Sequence& s = a.seqs[w.seq];
   const int64_t g = w.kv_head;
   const RecurrentLayout L = MakeRecurrentLayout(a);
@@ -125,10 +124,10 @@ void RecurrentSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRI
   for (int64_t t = 0; t < s.n; ++t) {
     for (int64_t hh = 0; hh < a.group; ++hh) {
       const int64_t h = g * a.group + hh;
-      FeatureRow(a, RowPtr<const T>(a.q, s.batch_index, h, s.offset + t), true, qf + hh * fp, tmp);
+      FeatureRow(a, s.batch_index, h, s.offset + t, true, qf + hh * fp, tmp);
     }
-    FeatureRow(a, RowPtr<const T>(a.k, s.batch_index, g, s.offset + t), false, kf, tmp);
-    ValueRow(a, RowPtr<const T>(a.v, s.batch_index, g, s.offset + t), x);
+    FeatureRow(a, s.batch_index, g, s.offset + t, false, kf, tmp);
+    ValueRow(a, s.batch_index, g, s.offset + t, x);
     if (a.gate_kind == LinearGate::kChannel) {
       for (size_t ch = 0; ch < F; ++ch) alpha[ch] = LogGate(a, s, g, t, static_cast<int64_t>(ch));
       ExpInPlace(alpha, F);
@@ -146,7 +145,7 @@ void RecurrentSequence(const LinearArgs& a, const WorkItem& w, float* HWY_RESTRI
     }
     UpdateAndRead(a, alpha, kf, x, qf, state, o);
     for (int64_t hh = 0; hh < a.group; ++hh) {
-      FinishRow<TOut>(a, s, g * a.group + hh, t, o + hh * static_cast<int64_t>(dvp), tmp);
+      FinishRow(a, s, g * a.group + hh, t, o + hh * static_cast<int64_t>(dvp), tmp);
     }
   }
   StoreState(a, s, g, state);
