@@ -7,16 +7,13 @@
 
 #include "attnkit/error.h"
 #include "src/common/parallel.h"
+#include "src/kernels/dense/dense_run.h"
 #include "src/plan/autotune.h"
 #include "src/plan/cost_model.h"
 #include "src/plan/registry.h"
 
 namespace attnkit {
 namespace {
-
-constexpr size_t kAlign = 64;  // bytes; every workspace region starts on a cache line
-
-size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 void CheckTileOverride(const PlanOptions& o) {
   ATTNKIT_CHECK(o.block_q == 0 || (o.block_q >= 1 && o.block_q <= 4096),
@@ -163,46 +160,15 @@ std::string DenseBf16Unsupported(const AttentionSpec&, const AttentionShape& sha
 }
 
 void RunDense(const PlanImpl& p, const AttentionTensors& t, std::span<std::byte> workspace) {
-  std::byte* base = workspace.data();
-  dense::DenseArgs a;
-  a.seqs = p.seqs.data();
-  a.hq = p.spec.num_q_heads;
-  a.hkv = p.spec.num_kv_heads;
-  a.group = a.hq / a.hkv;
-  a.dqk = p.spec.head_dim_qk;
-  a.dv = p.spec.head_dim_v;
-  a.dv_pad = p.dv_pad;
-  a.scale = p.scale;
-  a.softcap = p.spec.softcap;
-  a.alibi_slopes = p.alibi_slopes.empty() ? nullptr : p.alibi_slopes.data();
-  a.window_left = p.window_left;
-  a.window_right = p.window_right;
-  a.q = t.q;
-  a.k = t.k;
-  a.v = t.v;
-  a.out = t.out;
-  a.lse = p.spec.return_lse ? t.lse : TensorView{};
-  a.sinks = p.spec.has_sinks ? t.sinks : TensorView{};
-  a.bias = p.spec.has_bias ? t.bias : TensorView{};
-  a.block_q = p.block_q;
-  a.block_k = p.block_k;
-  a.l1_floats = static_cast<size_t>(p.cpu.l1d_bytes) * 3 / 4 / sizeof(float);
-  a.packed_k = reinterpret_cast<float*>(base);
-  base += AlignUp(4 * p.packed_k_floats);
-  a.packed_v = p.pack_v ? reinterpret_cast<float*>(base) : nullptr;
-  a.k_tile_words = p.k_tile_words;
-  a.v_tile_words = p.v_tile_words;
-  base += AlignUp(4 * p.packed_v_floats);
-  float* scratch = reinterpret_cast<float*>(base);
-  const size_t scratch_stride = AlignUp(4 * p.scratch_floats) / 4;
-
+  const dense::DenseRun r = dense::MakeDenseRun(p, t, workspace.data());
+  const dense::DenseArgs& a = r.args;
   const dense::DenseFns& f = p.fns;
   ParallelFor(p.num_threads, static_cast<int64_t>(p.pack_items.size()), [&](int, int64_t i) {
     f.pack_k(a, p.pack_items[i]);
     if (a.packed_v != nullptr) f.pack_v(a, p.pack_items[i]);
   });
   ParallelFor(p.num_threads, static_cast<int64_t>(p.items.size()), [&](int worker, int64_t i) {
-    f.query_tile(a, p.items[i], scratch + static_cast<size_t>(worker) * scratch_stride);
+    f.query_tile(a, p.items[i], r.scratch + static_cast<size_t>(worker) * r.scratch_stride);
   });
 }
 

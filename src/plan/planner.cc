@@ -7,6 +7,7 @@
 
 #include "attnkit/error.h"
 #include "attnkit/plan.h"
+#include "src/common/workspace.h"
 #include "src/plan/registry.h"
 #include "src/plan/validate.h"
 
@@ -208,8 +209,8 @@ void Attention(const AttentionSpec& spec, const AttentionTensors& tensors,
                std::vector<int64_t> cu_seqlens_k, const PlanOptions& options) {
   const Plan plan = MakePlan(
       spec, ShapeOf(tensors, std::move(cu_seqlens_q), std::move(cu_seqlens_k)), ctx, options);
-  std::vector<std::byte> workspace(plan.workspace_bytes());
-  Run(plan, tensors, workspace);
+  AlignedWorkspace workspace(plan.workspace_bytes());
+  Run(plan, tensors, workspace.span());
 }
 
 }  // namespace attnkit

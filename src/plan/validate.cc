@@ -3,6 +3,7 @@
 #include "src/plan/validate.h"
 
 #include <cmath>
+#include <string>
 
 #include "attnkit/error.h"
 
@@ -13,49 +14,48 @@ void CheckWindowSide(const char* name, int64_t v) {
   ATTNKIT_CHECK(v == kUnbounded || v >= 0, "mask.", name, " must be >= 0 (or kUnbounded), got ", v);
 }
 
-// Checks rank, logical shape and dtype of one tensor argument.
-// A tensor with no elements (e.g. an empty varlen batch) may have a null data
-// pointer and any strides: nothing is ever read or written through it.
-void CheckTensor(const char* name, const TensorView& t, int rank,
-                 std::initializer_list<int64_t> expected, const char* axes) {
-  ATTNKIT_CHECK(t.data != nullptr || t.rank != 0, "tensor '", name, "' is missing");
-  ATTNKIT_CHECK(t.rank == rank, "tensor '", name, "' must have rank ", rank, " ", axes,
-                ", got rank ", t.rank, " with shape ", t.ShapeString());
-  const bool empty = t.numel() == 0;
-  ATTNKIT_CHECK(empty || t.data != nullptr, "tensor '", name, "' is missing (null data pointer)");
-  int i = 0;
-  for (int64_t e : expected) {
-    ATTNKIT_CHECK(t.shape[i] == e, "tensor '", name, "' has shape ", t.ShapeString(),
-                  ", expected ", axes, " with axis ", i, " = ", e);
-    ++i;
-  }
-  if (empty) return;
-  for (int d = 0; d < rank; ++d) {
-    ATTNKIT_CHECK(t.strides[d] >= 0, "tensor '", name, "' has negative stride ", t.strides[d],
-                  " on axis ", d, " (negative strides are not supported)");
-  }
-  ATTNKIT_CHECK(t.shape[rank - 1] <= 1 || t.strides[rank - 1] == 1, "tensor '", name,
-                "' must be contiguous along its last axis (stride 1), got stride ",
-                t.strides[rank - 1]);
-}
-
-// Outputs must not alias themselves: every axis longer than 1 needs a stride
-// (an output with no elements cannot overlap).
-void CheckWritable(const char* name, const TensorView& t) {
-  if (t.numel() == 0) return;
-  for (int d = 0; d < t.rank; ++d) {
-    ATTNKIT_CHECK(t.shape[d] <= 1 || t.strides[d] > 0, "output tensor '", name,
-                  "' has stride 0 on axis ", d, " of size ", t.shape[d],
-                  ": its elements would overlap");
-  }
-}
-
 void CheckBroadcastAxis(const TensorView& t, int axis, int64_t full, const char* what) {
   ATTNKIT_CHECK(t.shape[axis] == 1 || t.shape[axis] == full, "tensor 'bias' has shape ",
                 t.ShapeString(), ": axis ", axis, " (", what, ") must be 1 or ", full);
 }
 
+std::string Who(const char* who) { return *who == '\0' ? std::string() : std::string(who) + ": "; }
+
 }  // namespace
+
+void CheckTensor(const char* name, const TensorView& t, std::initializer_list<int64_t> expected,
+                 const char* axes, const char* who) {
+  const int rank = static_cast<int>(expected.size());
+  const std::string tensor = Who(who) + "tensor '" + name + "'";
+  ATTNKIT_CHECK(t.data != nullptr || t.rank != 0, tensor, " is missing");
+  ATTNKIT_CHECK(t.rank == rank, tensor, " must have rank ", rank, " ", axes, ", got rank ", t.rank,
+                " with shape ", t.ShapeString());
+  const bool empty = t.numel() == 0;
+  ATTNKIT_CHECK(empty || t.data != nullptr, tensor, " is missing (null data pointer)");
+  int i = 0;
+  for (int64_t e : expected) {
+    ATTNKIT_CHECK(e == kAnyExtent || t.shape[i] == e, tensor, " has shape ", t.ShapeString(),
+                  ", expected ", axes, " with axis ", i, " = ", e);
+    ++i;
+  }
+  if (empty) return;
+  for (int d = 0; d < rank; ++d) {
+    ATTNKIT_CHECK(t.strides[d] >= 0, tensor, " has negative stride ", t.strides[d], " on axis ", d,
+                  " (negative strides are not supported)");
+  }
+  ATTNKIT_CHECK(t.shape[rank - 1] <= 1 || t.strides[rank - 1] == 1, tensor,
+                " must be contiguous along its last axis (stride 1), got stride ",
+                t.strides[rank - 1]);
+}
+
+void CheckWritable(const char* name, const TensorView& t, const char* who) {
+  if (t.numel() == 0) return;
+  for (int d = 0; d < t.rank; ++d) {
+    ATTNKIT_CHECK(t.shape[d] <= 1 || t.strides[d] > 0, Who(who), "output tensor '", name,
+                  "' has stride 0 on axis ", d, " of size ", t.shape[d],
+                  ": its elements would overlap");
+  }
+}
 
 void ValidateSpec(const AttentionSpec& s) {
   ATTNKIT_CHECK(s.num_q_heads >= 1, "num_q_heads must be >= 1, got ", s.num_q_heads);
@@ -113,10 +113,10 @@ void ValidateTensors(const AttentionSpec& s, const AttentionShape& sh, const Att
   const int64_t nq = sh.is_varlen() ? sh.total_q() : sh.seqlen_q;
   const int64_t nk = sh.is_varlen() ? sh.total_k() : sh.seqlen_k;
   constexpr const char* kAxes = "[B, H, N, D]";
-  CheckTensor("q", t.q, 4, {b, s.num_q_heads, nq, s.head_dim_qk}, kAxes);
-  CheckTensor("k", t.k, 4, {b, s.num_kv_heads, nk, s.head_dim_qk}, kAxes);
-  CheckTensor("v", t.v, 4, {b, s.num_kv_heads, nk, s.head_dim_v}, kAxes);
-  CheckTensor("out", t.out, 4, {b, s.num_q_heads, nq, s.head_dim_v}, kAxes);
+  CheckTensor("q", t.q, {b, s.num_q_heads, nq, s.head_dim_qk}, kAxes);
+  CheckTensor("k", t.k, {b, s.num_kv_heads, nk, s.head_dim_qk}, kAxes);
+  CheckTensor("v", t.v, {b, s.num_kv_heads, nk, s.head_dim_v}, kAxes);
+  CheckTensor("out", t.out, {b, s.num_q_heads, nq, s.head_dim_v}, kAxes);
   CheckWritable("out", t.out);
   ATTNKIT_CHECK(t.q.dtype == sh.dtype && t.k.dtype == sh.dtype && t.v.dtype == sh.dtype,
                 "q, k and v must all have dtype ", Name(sh.dtype), ", got q ", Name(t.q.dtype),
@@ -124,14 +124,14 @@ void ValidateTensors(const AttentionSpec& s, const AttentionShape& sh, const Att
   ATTNKIT_CHECK(t.out.dtype == sh.out_dtype, "out must have dtype ", Name(sh.out_dtype), ", got ",
                 Name(t.out.dtype));
   if (s.return_lse) {
-    CheckTensor("lse", t.lse, 3, {b, s.num_q_heads, nq}, "[B, Hq, N]");
+    CheckTensor("lse", t.lse, {b, s.num_q_heads, nq}, "[B, Hq, N]");
     CheckWritable("lse", t.lse);
     ATTNKIT_CHECK(t.lse.dtype == DType::kF32, "lse must be f32, got ", Name(t.lse.dtype));
   } else {
     ATTNKIT_CHECK(t.lse.data == nullptr, "an lse tensor was given but spec.return_lse is false");
   }
   if (s.has_sinks) {
-    CheckTensor("sinks", t.sinks, 1, {s.num_q_heads}, "[Hq]");
+    CheckTensor("sinks", t.sinks, {s.num_q_heads}, "[Hq]");
     ATTNKIT_CHECK(t.sinks.dtype == DType::kF32, "sinks must be f32, got ", Name(t.sinks.dtype));
   } else {
     ATTNKIT_CHECK(t.sinks.data == nullptr, "a sinks tensor was given but spec.has_sinks is false");
@@ -145,8 +145,7 @@ void ValidateTensors(const AttentionSpec& s, const AttentionShape& sh, const Att
     CheckBroadcastAxis(t.bias, 2, nq, "query rows");
     ATTNKIT_CHECK(t.bias.shape[3] == nk, "tensor 'bias' has shape ", t.bias.ShapeString(),
                   ": axis 3 (keys) must be ", nk);
-    CheckTensor("bias", t.bias, 4,
-                {t.bias.shape[0], t.bias.shape[1], t.bias.shape[2], t.bias.shape[3]},
+    CheckTensor("bias", t.bias, {kAnyExtent, kAnyExtent, kAnyExtent, kAnyExtent},
                 "[B|1, Hq|1, Nq|1, Nk]");
   } else {
     ATTNKIT_CHECK(t.bias.data == nullptr, "a bias tensor was given but spec.has_bias is false");

@@ -4,6 +4,8 @@
 #ifndef ATTNKIT_PLAN_VALIDATE_H_
 #define ATTNKIT_PLAN_VALIDATE_H_
 
+#include <initializer_list>
+
 #include "attnkit/plan.h"
 #include "attnkit/spec.h"
 
@@ -13,6 +15,19 @@ namespace attnkit {
 inline constexpr int64_t kMaxHeadDim = 1024;
 // Window sides at or above this are treated as unbounded (no position differs by more).
 inline constexpr int64_t kWindowUnboundedAbove = int64_t{1} << 40;
+
+// An `expected` extent of CheckTensor that accepts any size.
+inline constexpr int64_t kAnyExtent = -1;
+
+// Checks one tensor argument of any family: present, rank = expected.size(),
+// every axis equal to `expected` (kAnyExtent: any size), strides >= 0, the last
+// axis contiguous. A tensor with no elements may have a null data pointer and
+// any strides: nothing is read or written through it. `axes` names the axes in
+// messages (e.g. "[B, Hq, N, Dqk]"); a non-empty `who` prefixes them ("who: ").
+void CheckTensor(const char* name, const TensorView& t, std::initializer_list<int64_t> expected,
+                 const char* axes, const char* who = "");
+// Outputs must not alias themselves: every axis longer than 1 needs a stride.
+void CheckWritable(const char* name, const TensorView& t, const char* who = "");
 
 void ValidateSpec(const AttentionSpec& spec);
 void ValidateShape(const AttentionSpec& spec, const AttentionShape& shape);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "attnkit/error.h"
+#include "src/common/workspace.h"
 #include "src/kernels/decode/decode_plan.h"
 #include "src/kernels/decode/kv_quant.h"
 #include "src/plan/validate.h"
@@ -16,9 +17,6 @@
 namespace attnkit {
 namespace decode {
 namespace {
-
-constexpr size_t kAlignBytes = 64;
-size_t AlignUp(size_t x) { return (x + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
 
 void CheckOptions(const DecodeOptions& o) {
   ATTNKIT_CHECK(o.partition == DecodePartition::kAuto || o.partition == DecodePartition::kSplitKV ||
@@ -446,10 +444,8 @@ DecodeStats Decode(const AttentionSpec& spec, const KVCache& cache, const Decode
                    const DecodeOptions& options) {
   const DecodePlan plan =
       MakeDecodePlan(spec, cache, batch, tensors.q.dtype, tensors.out.dtype, ctx, options);
-  std::vector<std::byte> workspace(plan.workspace_bytes() + 64);
-  const auto addr = reinterpret_cast<uintptr_t>(workspace.data());
-  const size_t pad = (64 - addr % 64) % 64;
-  return RunDecode(plan, cache, tensors, std::span<std::byte>(workspace.data() + pad, plan.workspace_bytes()));
+  AlignedWorkspace workspace(plan.workspace_bytes());
+  return RunDecode(plan, cache, tensors, workspace.span());
 }
 
 }  // namespace attnkit

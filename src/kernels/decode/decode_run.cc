@@ -17,6 +17,7 @@
 #include "src/common/parallel.h"
 #include "src/kernels/decode/decode_plan.h"
 #include "src/kernels/decode/kv_quant.h"
+#include "src/plan/validate.h"
 
 namespace attnkit {
 namespace decode {
@@ -59,41 +60,26 @@ void EmitRow(const DecodeArgs& a, int64_t row_index, float* o, float lse) {
   }
 }
 
-// Rank, shape, dtype and strides of one tensor argument.
-void CheckView(const char* name, const TensorView& t, int rank, std::initializer_list<int64_t> shape,
+// Rank, shape, strides (CheckTensor) and dtype of one tensor argument.
+void CheckView(const char* name, const TensorView& t, std::initializer_list<int64_t> shape,
                const char* axes, DType dtype, bool output) {
-  ATTNKIT_CHECK(t.rank == rank, "tensor '", name, "' must have rank ", rank, " ", axes, ", got shape ",
-                t.ShapeString());
-  int i = 0;
-  for (int64_t e : shape) {
-    ATTNKIT_CHECK(t.shape[i] == e, "tensor '", name, "' has shape ", t.ShapeString(), ", expected ", axes,
-                  " with axis ", i, " = ", e);
-    ++i;
-  }
+  CheckTensor(name, t, shape, axes);
   ATTNKIT_CHECK(t.dtype == dtype, "tensor '", name, "' must have dtype ", Name(dtype), ", got ",
                 Name(t.dtype));
-  if (t.numel() == 0) return;
-  ATTNKIT_CHECK(t.data != nullptr, "tensor '", name, "' is missing (null data pointer)");
-  for (int d = 0; d < rank; ++d) {
-    ATTNKIT_CHECK(t.strides[d] >= 0, "tensor '", name, "' has negative stride ", t.strides[d], " on axis ", d);
-    ATTNKIT_CHECK(!output || t.shape[d] <= 1 || t.strides[d] > 0, "output tensor '", name,
-                  "' has stride 0 on axis ", d, ": its elements would overlap");
-  }
-  ATTNKIT_CHECK(t.shape[rank - 1] <= 1 || t.strides[rank - 1] == 1, "tensor '", name,
-                "' must be contiguous along its last axis (stride 1), got stride ", t.strides[rank - 1]);
+  if (output) CheckWritable(name, t);
 }
 
 void CheckTensors(const PlanState& p, const DecodeTensors& t) {
   const int64_t hq = p.spec.num_q_heads, total = p.batch.cu_seqlens_q.back();
-  CheckView("q", t.q, 4, {1, hq, total, p.spec.head_dim_qk}, "[1, Hq, total_q, Dqk]", p.q_dtype, false);
-  CheckView("out", t.out, 4, {1, hq, total, p.spec.head_dim_v}, "[1, Hq, total_q, Dv]", p.out_dtype, true);
+  CheckView("q", t.q, {1, hq, total, p.spec.head_dim_qk}, "[1, Hq, total_q, Dqk]", p.q_dtype, false);
+  CheckView("out", t.out, {1, hq, total, p.spec.head_dim_v}, "[1, Hq, total_q, Dv]", p.out_dtype, true);
   if (p.spec.return_lse) {
-    CheckView("lse", t.lse, 3, {1, hq, total}, "[1, Hq, total_q]", DType::kF32, true);
+    CheckView("lse", t.lse, {1, hq, total}, "[1, Hq, total_q]", DType::kF32, true);
   } else {
     ATTNKIT_CHECK(t.lse.data == nullptr, "an lse tensor was given but spec.return_lse is false");
   }
   if (p.spec.has_sinks) {
-    CheckView("sinks", t.sinks, 1, {hq}, "[Hq]", DType::kF32, false);
+    CheckView("sinks", t.sinks, {hq}, "[Hq]", DType::kF32, false);
   } else {
     ATTNKIT_CHECK(t.sinks.data == nullptr, "a sinks tensor was given but spec.has_sinks is false");
   }

@@ -10,6 +10,7 @@
 #include "attnkit/error.h"
 #include "src/kernels/decode/kv_cache_impl.h"
 #include "src/kernels/decode/kv_quant.h"
+#include "src/plan/validate.h"
 
 namespace attnkit {
 namespace decode {
@@ -429,14 +430,7 @@ void KVCache::Append(int64_t seq, const TensorView& k, const TensorView& v) {
   const KVCacheConfig& g = c.cfg;
   const decode::StoreLayout& m = c.main;
   auto check_tensor = [&](const char* name, const TensorView& t, int64_t dim) {
-    ATTNKIT_CHECK(t.rank == 3, "Append: '", name, "' must have rank 3 [n, Hkv, D], got shape ",
-                  t.ShapeString());
-    ATTNKIT_CHECK(t.shape[1] == g.num_kv_heads && t.shape[2] == dim, "Append: '", name,
-                  "' has shape ", t.ShapeString(), ", expected [n, ", g.num_kv_heads, ", ", dim, "]");
-    ATTNKIT_CHECK(t.data != nullptr || t.shape[0] == 0, "Append: '", name, "' is missing (null data)");
-    ATTNKIT_CHECK(t.shape[2] <= 1 || t.strides[2] == 1, "Append: '", name,
-                  "' must be contiguous along its last axis (stride 1), got stride ", t.strides[2]);
-    ATTNKIT_CHECK(t.strides[0] >= 0 && t.strides[1] >= 0, "Append: '", name, "' has a negative stride");
+    CheckTensor(name, t, {kAnyExtent, g.num_kv_heads, dim}, "[n, Hkv, D]", "Append");
     ATTNKIT_CHECK(t.dtype == DType::kF32 || t.dtype == DType::kBF16 || t.dtype == DType::kF16,
                   "Append: '", name, "' has an unsupported dtype (allowed: f32, bf16, f16)");
   };

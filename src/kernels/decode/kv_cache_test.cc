@@ -405,7 +405,7 @@ TEST(KVCacheTest, InvalidAppendsAreErrors) {
   TensorView short_v = t.VView(c);
   short_v.shape[0] = 3;
   expect(t.KView(c), short_v, id, "'v' has 3");
-  expect(t.KView(c), TensorView{}, id, "'v' must have rank 3");
+  expect(t.KView(c), TensorView{}, id, "tensor 'v' is missing");
   EXPECT_EQ(cache.length(id), 0);
   KVCacheConfig s = c;
   s.layout = KVLayout::kContiguous;

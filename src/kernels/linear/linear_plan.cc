@@ -11,15 +11,13 @@
 #include "attnkit/linear.h"
 #include "attnkit/plan.h"
 #include "src/common/parallel.h"
+#include "src/common/workspace.h"
 #include "src/kernels/linear/linear_plan_impl.h"
 #include "src/kernels/linear/linear_reference.h"
 #include "src/kernels/linear/linear_validate.h"
 
 namespace attnkit {
 namespace {
-
-constexpr size_t kAlign = 64;  // bytes; every workspace region starts on a cache line
-size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 // An optional tensor that was given and has elements.
 bool Present(const TensorView& t) { return t.data != nullptr && t.numel() > 0; }
@@ -315,9 +313,8 @@ void LinearAttention(const LinearSpec& spec, const LinearTensors& tensors,
                      const LinearPlanOptions& options) {
   const LinearPlan plan =
       MakeLinearPlan(spec, LinearShapeOf(tensors, std::move(cu_seqlens)), ctx, options);
-  std::vector<std::byte> workspace(plan.workspace_bytes() + kAlign);
-  const size_t pad = (kAlign - reinterpret_cast<uintptr_t>(workspace.data()) % kAlign) % kAlign;
-  RunLinear(plan, tensors, std::span<std::byte>(workspace).subspan(pad, plan.workspace_bytes()));
+  AlignedWorkspace workspace(plan.workspace_bytes());
+  RunLinear(plan, tensors, workspace.span());
 }
 
 // ---------------------------------------------------------------- LinearPlan

@@ -11,44 +11,10 @@
 #include <vector>
 
 #include "attnkit/error.h"
+#include "src/plan/validate.h"
 
 namespace attnkit::linear {
 namespace {
-
-// Checks rank, logical shape and dtype of one tensor argument. A tensor with no
-// elements may have a null pointer: nothing is read or written through it.
-void CheckTensor(const char* name, const TensorView& t, std::initializer_list<int64_t> expected,
-                 const char* axes) {
-  const int rank = static_cast<int>(expected.size());
-  ATTNKIT_CHECK(t.data != nullptr || t.rank != 0, "tensor '", name, "' is missing");
-  ATTNKIT_CHECK(t.rank == rank, "tensor '", name, "' must have rank ", rank, " ", axes,
-                ", got rank ", t.rank, " with shape ", t.ShapeString());
-  const bool empty = t.numel() == 0;
-  ATTNKIT_CHECK(empty || t.data != nullptr, "tensor '", name, "' is missing (null data pointer)");
-  int i = 0;
-  for (int64_t e : expected) {
-    ATTNKIT_CHECK(t.shape[i] == e, "tensor '", name, "' has shape ", t.ShapeString(),
-                  ", expected ", axes, " with axis ", i, " = ", e);
-    ++i;
-  }
-  if (empty) return;
-  for (int d = 0; d < rank; ++d) {
-    ATTNKIT_CHECK(t.strides[d] >= 0, "tensor '", name, "' has negative stride ", t.strides[d],
-                  " on axis ", d, " (negative strides are not supported)");
-  }
-  ATTNKIT_CHECK(t.shape[rank - 1] <= 1 || t.strides[rank - 1] == 1, "tensor '", name,
-                "' must be contiguous along its last axis (stride 1), got stride ",
-                t.strides[rank - 1]);
-}
-
-void CheckWritable(const char* name, const TensorView& t) {
-  if (t.numel() == 0) return;
-  for (int d = 0; d < t.rank; ++d) {
-    ATTNKIT_CHECK(t.shape[d] <= 1 || t.strides[d] > 0, "output tensor '", name,
-                  "' has stride 0 on axis ", d, " of size ", t.shape[d],
-                  ": its elements would overlap");
-  }
-}
 
 void CheckF32(const char* name, const TensorView& t) {
   ATTNKIT_CHECK(t.dtype == DType::kF32, "tensor '", name, "' must be f32, got ", Name(t.dtype));

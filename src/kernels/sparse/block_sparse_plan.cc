@@ -9,15 +9,13 @@
 #include "attnkit/error.h"
 #include "attnkit/sparse.h"
 #include "src/common/parallel.h"
+#include "src/kernels/dense/dense_run.h"
 #include "src/kernels/sparse/block_sparse.h"
 #include "src/kernels/sparse/mask_util.h"
 #include "src/plan/validate.h"
 
 namespace attnkit {
 namespace {
-
-constexpr size_t kAlign = 64;  // bytes: workspace regions start on cache lines
-size_t AlignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 void CheckSupported(const AttentionSpec& spec, const AttentionShape& shape, const BlockMask& m) {
   ATTNKIT_CHECK(!spec.alibi, "block-sparse attention does not support ALiBi");
@@ -165,36 +163,8 @@ void RunBlockSparse(const BlockSparsePlan& plan, const AttentionTensors& t,
   ATTNKIT_CHECK(p.workspace_bytes == 0 || workspace.data() != nullptr,
                 "RunBlockSparse: workspace pointer is null");
 
-  std::byte* base = workspace.data();
-  dense::DenseArgs a;
-  a.seqs = p.seqs.data();
-  a.hq = p.spec.num_q_heads;
-  a.hkv = p.spec.num_kv_heads;
-  a.group = a.hq / a.hkv;
-  a.dqk = p.spec.head_dim_qk;
-  a.dv = p.spec.head_dim_v;
-  a.dv_pad = p.dv_pad;
-  a.scale = p.scale;
-  a.softcap = p.spec.softcap;
-  a.window_left = p.window_left;
-  a.window_right = p.window_right;
-  a.q = t.q;
-  a.k = t.k;
-  a.v = t.v;
-  a.out = t.out;
-  a.lse = p.spec.return_lse ? t.lse : TensorView{};
-  a.sinks = p.spec.has_sinks ? t.sinks : TensorView{};
-  a.block_q = p.block_q;
-  a.block_k = p.block_k;
-  a.l1_floats = static_cast<size_t>(p.cpu.l1d_bytes) * 3 / 4 / sizeof(float);
-  a.packed_k = reinterpret_cast<float*>(base);
-  base += AlignUp(4 * p.packed_k_floats);
-  a.packed_v = p.pack_v ? reinterpret_cast<float*>(base) : nullptr;
-  a.k_tile_words = p.k_tile_words;
-  a.v_tile_words = p.v_tile_words;
-  base += AlignUp(4 * p.packed_v_floats);
-  float* scratch = reinterpret_cast<float*>(base);
-  const size_t scratch_stride = AlignUp(4 * p.scratch_floats) / 4;
+  const dense::DenseRun r = dense::MakeDenseRun(p, t, workspace.data());
+  const dense::DenseArgs& a = r.args;
 
   // Per-head views: "query head kv_head" of view h is query head h, so the
   // dense tile steps (which read heads kv_head * group + i) serve one head.
@@ -217,17 +187,15 @@ void RunBlockSparse(const BlockSparsePlan& plan, const AttentionTensors& t,
     if (a.packed_v != nullptr) df.pack_v(a, p.pack_items[i]);
   });
   ParallelFor(p.num_threads, static_cast<int64_t>(p.items.size()), [&](int worker, int64_t i) {
-    p.fns.tile(sa, p.items[i], scratch + static_cast<size_t>(worker) * scratch_stride);
+    p.fns.tile(sa, p.items[i], r.scratch + static_cast<size_t>(worker) * r.scratch_stride);
   });
 }
 
 void BlockSparseAttention(const AttentionSpec& spec, const AttentionTensors& tensors,
                           const BlockMask& block_mask, const ThreadingContext& ctx) {
   const BlockSparsePlan plan = MakeBlockSparsePlan(spec, ShapeOf(tensors), block_mask, ctx);
-  std::vector<std::byte> workspace(plan.workspace_bytes() + kAlign);
-  const auto addr = reinterpret_cast<uintptr_t>(workspace.data());
-  const size_t pad = (kAlign - addr % kAlign) % kAlign;
-  RunBlockSparse(plan, tensors, std::span<std::byte>(workspace.data() + pad, plan.workspace_bytes()));
+  AlignedWorkspace workspace(plan.workspace_bytes());
+  RunBlockSparse(plan, tensors, workspace.span());
 }
 
 }  // namespace attnkit

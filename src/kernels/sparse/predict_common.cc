@@ -19,18 +19,9 @@ int64_t RoundUp16(int64_t x) { return (x + 15) / 16 * 16; }
 
 void CheckInput(const char* who, const char* name, const TensorView& t, int64_t heads,
                 int64_t dim) {
-  ATTNKIT_CHECK(t.data != nullptr, who, ": tensor '", name, "' is missing");
-  ATTNKIT_CHECK(t.rank == 4, who, ": tensor '", name, "' must have rank 4 [B, H, N, D], got ",
-                t.ShapeString());
-  ATTNKIT_CHECK(t.shape[1] == heads && t.shape[3] == dim, who, ": tensor '", name,
-                "' has shape ", t.ShapeString(), ", expected [B, ", heads, ", N, ", dim, "]");
+  CheckTensor(name, t, {kAnyExtent, heads, kAnyExtent, dim}, "[B, H, N, D]", who);
   ATTNKIT_CHECK(t.shape[0] >= 1 && t.shape[2] >= 1, who, ": tensor '", name,
                 "' must have batch and length >= 1, got ", t.ShapeString());
-  for (int d = 0; d < 4; ++d) {
-    ATTNKIT_CHECK(t.strides[d] >= 0, who, ": tensor '", name, "' has a negative stride");
-  }
-  ATTNKIT_CHECK(t.shape[3] <= 1 || t.strides[3] == 1, who, ": tensor '", name,
-                "' must be contiguous along its last axis");
 }
 
 }  // namespace
