@@ -57,18 +57,23 @@ void CheckWritable(const char* name, const TensorView& t, const char* who) {
   }
 }
 
-void ValidateSpec(const AttentionSpec& s) {
-  ATTNKIT_CHECK(s.num_q_heads >= 1, "num_q_heads must be >= 1, got ", s.num_q_heads);
-  ATTNKIT_CHECK(s.num_kv_heads >= 1, "num_kv_heads must be >= 1, got ", s.num_kv_heads);
-  ATTNKIT_CHECK(s.num_q_heads % s.num_kv_heads == 0, "num_q_heads (", s.num_q_heads,
-                ") must be a multiple of num_kv_heads (", s.num_kv_heads, ")");
-  ATTNKIT_CHECK(s.head_dim_qk >= 1 && s.head_dim_qk <= kMaxHeadDim, "head_dim_qk must be in [1, ",
-                kMaxHeadDim, "], got ", s.head_dim_qk);
-  ATTNKIT_CHECK(s.head_dim_v >= 1 && s.head_dim_v <= kMaxHeadDim, "head_dim_v must be in [1, ",
-                kMaxHeadDim, "], got ", s.head_dim_v);
-  if (s.scale.has_value()) {
-    ATTNKIT_CHECK(std::isfinite(*s.scale), "scale must be finite, got ", *s.scale);
+void ValidateHeads(int64_t num_q_heads, int64_t num_kv_heads, const char* dk_name, int64_t dk,
+                   int64_t dv, const std::optional<float>& scale) {
+  ATTNKIT_CHECK(num_q_heads >= 1, "num_q_heads must be >= 1, got ", num_q_heads);
+  ATTNKIT_CHECK(num_kv_heads >= 1, "num_kv_heads must be >= 1, got ", num_kv_heads);
+  ATTNKIT_CHECK(num_q_heads % num_kv_heads == 0, "num_q_heads (", num_q_heads,
+                ") must be a multiple of num_kv_heads (", num_kv_heads, ")");
+  ATTNKIT_CHECK(dk >= 1 && dk <= kMaxHeadDim, dk_name, " must be in [1, ", kMaxHeadDim, "], got ",
+                dk);
+  ATTNKIT_CHECK(dv >= 1 && dv <= kMaxHeadDim, "head_dim_v must be in [1, ", kMaxHeadDim, "], got ",
+                dv);
+  if (scale.has_value()) {
+    ATTNKIT_CHECK(std::isfinite(*scale), "scale must be finite, got ", *scale);
   }
+}
+
+void ValidateSpec(const AttentionSpec& s) {
+  ValidateHeads(s.num_q_heads, s.num_kv_heads, "head_dim_qk", s.head_dim_qk, s.head_dim_v, s.scale);
   CheckWindowSide("window_left", s.mask.window_left);
   CheckWindowSide("window_right", s.mask.window_right);
   ATTNKIT_CHECK(std::isfinite(s.softcap) && s.softcap >= 0.0f,

@@ -4,7 +4,9 @@
 #ifndef ATTNKIT_PLAN_VALIDATE_H_
 #define ATTNKIT_PLAN_VALIDATE_H_
 
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 
 #include "attnkit/plan.h"
 #include "attnkit/spec.h"
@@ -28,6 +30,12 @@ void CheckTensor(const char* name, const TensorView& t, std::initializer_list<in
                  const char* axes, const char* who = "");
 // Outputs must not alias themselves: every axis longer than 1 needs a stride.
 void CheckWritable(const char* name, const TensorView& t, const char* who = "");
+
+// What every family's spec checks alike: head counts >= 1 with Hq a multiple of
+// Hkv, head dims in [1, kMaxHeadDim] (`dk_name` names the first, e.g.
+// "head_dim_qk"), and a finite scale when one is given.
+void ValidateHeads(int64_t num_q_heads, int64_t num_kv_heads, const char* dk_name, int64_t dk,
+                   int64_t dv, const std::optional<float>& scale);
 
 void ValidateSpec(const AttentionSpec& spec);
 void ValidateShape(const AttentionSpec& spec, const AttentionShape& shape);

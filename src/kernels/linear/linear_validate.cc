@@ -60,17 +60,7 @@ void CheckValues(const char* name, const TensorView& t, Ok&& ok, const char* wha
 }  // namespace
 
 void ValidateLinearSpec(const LinearSpec& s) {
-  ATTNKIT_CHECK(s.num_q_heads >= 1, "num_q_heads must be >= 1, got ", s.num_q_heads);
-  ATTNKIT_CHECK(s.num_kv_heads >= 1, "num_kv_heads must be >= 1, got ", s.num_kv_heads);
-  ATTNKIT_CHECK(s.num_q_heads % s.num_kv_heads == 0, "num_q_heads (", s.num_q_heads,
-                ") must be a multiple of num_kv_heads (", s.num_kv_heads, ")");
-  ATTNKIT_CHECK(s.head_dim_k >= 1 && s.head_dim_k <= kMaxHeadDim, "head_dim_k must be in [1, ",
-                kMaxHeadDim, "], got ", s.head_dim_k);
-  ATTNKIT_CHECK(s.head_dim_v >= 1 && s.head_dim_v <= kMaxHeadDim, "head_dim_v must be in [1, ",
-                kMaxHeadDim, "], got ", s.head_dim_v);
-  if (s.scale.has_value()) {
-    ATTNKIT_CHECK(std::isfinite(*s.scale), "scale must be finite, got ", *s.scale);
-  }
+  ValidateHeads(s.num_q_heads, s.num_kv_heads, "head_dim_k", s.head_dim_k, s.head_dim_v, s.scale);
   const int rule = static_cast<int>(s.rule), fmap = static_cast<int>(s.feature_map);
   const int norm = static_cast<int>(s.norm), gate = static_cast<int>(s.gate);
   ATTNKIT_CHECK(rule <= 1, "rule must be additive (0) or delta (1), got ", rule);
