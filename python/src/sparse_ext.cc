@@ -90,18 +90,25 @@ void BlockSparsePy(const Array& q, const Array& k, const Array& v, const Array& 
   attnkit::BlockSparseAttention(s, t, m, ctx);
 }
 
-// Predictors on q, k ([B, H, N, D] views).
-attnkit::AttentionSpec PredictorSpec(const TensorView& q, const TensorView& k, bool causal,
-                                     std::optional<double> scale) {
-  return SpecOf(q, k, q.rank == 4 ? q.shape[3] : 0, causal, scale, false);
+// Predictors on q, k ([B, H, N, D] views): `predict(spec, q, k, params, ctx)`
+// runs without the GIL; the mask comes back as dense [B, Hq, nqb, nkb] bytes.
+template <class Params, class Predict>
+nb::bytes RunPredictor(const Array& q, const Array& k, bool causal, std::optional<double> scale,
+                       const Params& params, int threads, Predict predict) {
+  const TensorView tq = View(q, "q"), tk = View(k, "k");
+  const attnkit::AttentionSpec s = SpecOf(tq, tk, tq.rank == 4 ? tq.shape[3] : 0, causal, scale, false);
+  attnkit::BlockMask m;
+  {
+    nb::gil_scoped_release release;
+    m = predict(s, tq, tk, params, attnkit::ThreadingContext(threads));
+  }
+  return MaskBytes(m);
 }
 
 nb::bytes XAttentionPy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
                        int64_t block_size, int64_t stride, double threshold,
                        std::vector<double> head_thresholds, bool keep_sink, bool keep_recent,
                        int threads) {
-  const TensorView tq = View(q, "q"), tk = View(k, "k");
-  const attnkit::AttentionSpec s = PredictorSpec(tq, tk, causal, scale);
   attnkit::XAttentionParams p;
   p.block_size = block_size;
   p.stride = stride;
@@ -109,19 +116,12 @@ nb::bytes XAttentionPy(const Array& q, const Array& k, bool causal, std::optiona
   p.head_thresholds = std::move(head_thresholds);
   p.keep_sink = keep_sink;
   p.keep_recent = keep_recent;
-  attnkit::BlockMask m;
-  {
-    nb::gil_scoped_release release;
-    m = attnkit::PredictXAttention(s, tq, tk, p, attnkit::ThreadingContext(threads));
-  }
-  return MaskBytes(m);
+  return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictXAttention);
 }
 
 nb::bytes MInferencePy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
                        int64_t block_size, int64_t last_q, std::vector<std::string> patterns,
                        std::vector<int64_t> vertical, std::vector<int64_t> slash, int threads) {
-  const TensorView tq = View(q, "q"), tk = View(k, "k");
-  const attnkit::AttentionSpec s = PredictorSpec(tq, tk, causal, scale);
   attnkit::MInferenceParams p;
   p.block_size = block_size;
   p.last_q = last_q;
@@ -140,48 +140,29 @@ nb::bytes MInferencePy(const Array& q, const Array& k, bool causal, std::optiona
     h.slash_size = slash[i];
     p.heads.push_back(h);
   }
-  attnkit::BlockMask m;
-  {
-    nb::gil_scoped_release release;
-    m = attnkit::PredictMInference(s, tq, tk, p, attnkit::ThreadingContext(threads));
-  }
-  return MaskBytes(m);
+  return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictMInference);
 }
 
 nb::bytes FlexPrefillPy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
                         int64_t block_size, double gamma, double tau, int64_t min_budget,
                         int64_t max_budget, int threads) {
-  const TensorView tq = View(q, "q"), tk = View(k, "k");
-  const attnkit::AttentionSpec s = PredictorSpec(tq, tk, causal, scale);
   attnkit::FlexPrefillParams p;
   p.block_size = block_size;
   p.gamma = gamma;
   p.tau = tau;
   p.min_budget = min_budget;
   p.max_budget = max_budget;
-  attnkit::BlockMask m;
-  {
-    nb::gil_scoped_release release;
-    m = attnkit::PredictFlexPrefill(s, tq, tk, p, attnkit::ThreadingContext(threads));
-  }
-  return MaskBytes(m);
+  return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictFlexPrefill);
 }
 
 nb::bytes TopKPy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
                  int64_t block_size, int64_t top_k, bool keep_sink, bool keep_diagonal, int threads) {
-  const TensorView tq = View(q, "q"), tk = View(k, "k");
-  const attnkit::AttentionSpec s = PredictorSpec(tq, tk, causal, scale);
   attnkit::TopKParams p;
   p.block_size = block_size;
   p.top_k = top_k;
   p.keep_sink = keep_sink;
   p.keep_diagonal = keep_diagonal;
-  attnkit::BlockMask m;
-  {
-    nb::gil_scoped_release release;
-    m = attnkit::PredictTopK(s, tq, tk, p, attnkit::ThreadingContext(threads));
-  }
-  return MaskBytes(m);
+  return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictTopK);
 }
 
 attnkit::AttentionSpec StaticSpec(int64_t hq, bool causal) {

@@ -182,16 +182,7 @@ void RunDecodeBench(const BenchFlags& f) {
   ATTNKIT_CHECK(f.shapes.empty(), "--shapes: decode mode uses its built-in shape list (see --list); "
                 "select cases with --filter");
   ATTNKIT_CHECK(!f.autotune, "--autotune applies to dense attention, not to --decode");
-  ATTNKIT_CHECK(f.threads >= 0 && f.threads <= 1024, "--threads must be in [0, 1024], got ", f.threads);
-  ATTNKIT_CHECK(f.reps >= 0 && f.reps <= 100000, "--reps must be in [0, 100000], got ", f.reps);
-  ATTNKIT_CHECK(std::isfinite(f.min_time) && f.min_time >= 0 && f.min_time <= 3600,
-                "--min-time must be in [0, 3600] seconds, got ", f.min_time);
-  std::regex re;
-  try {
-    re = std::regex(f.filter.empty() ? ".*" : f.filter);
-  } catch (const std::regex_error& e) {
-    detail::Throw("--filter '", f.filter, "' is not a valid regex: ", e.what());
-  }
+  const std::regex re = CheckCommonBenchFlags(f);
   const std::vector<KVDType> dtypes = KVDTypes(f.dtype);
   const ThreadingContext ctx(f.threads);
   const int threads = ctx.num_threads();

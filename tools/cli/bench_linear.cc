@@ -139,18 +139,9 @@ std::string Tokens(int64_t n) {
 
 void RunLinearBench(const BenchFlags& f) {
   const harness::Format fmt = harness::ParseFormat(f.format);
-  ATTNKIT_CHECK(f.threads >= 0 && f.threads <= 1024, "--threads must be in [0, 1024], got ", f.threads);
-  ATTNKIT_CHECK(f.reps >= 0 && f.reps <= 100000, "--reps must be in [0, 100000], got ", f.reps);
-  ATTNKIT_CHECK(std::isfinite(f.min_time) && f.min_time >= 0 && f.min_time <= 3600,
-                "--min-time must be in [0, 3600] seconds, got ", f.min_time);
   ATTNKIT_CHECK(f.shapes.empty(), "--shapes does not apply to --linear (its shapes are fixed: "
                 "H 16, D 128; select sections and sizes with --filter)");
-  std::regex re;
-  try {
-    re = std::regex(f.filter.empty() ? ".*" : f.filter);
-  } catch (const std::regex_error& e) {
-    detail::Throw("--filter '", f.filter, "' is not a valid regex: ", e.what());
-  }
+  const std::regex re = CheckCommonBenchFlags(f);
   const DType dt = f.dtype.empty() ? DType::kF32 : ParseDType(f.dtype);
   const ThreadingContext ctx(f.threads);
   const int threads = ctx.num_threads();

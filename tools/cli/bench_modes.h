@@ -5,6 +5,7 @@
 #ifndef ATTNKIT_TOOLS_CLI_BENCH_MODES_H_
 #define ATTNKIT_TOOLS_CLI_BENCH_MODES_H_
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,11 @@ struct BenchFlags {
   bool autotune = false;  // --autotune: measured tile choice per shape (PlanOptions::autotune)
   bool decode = false, sparse = false, linear = false;  // family modes
 };
+
+// --filter as a regex ("" = everything); a bad pattern is an attnkit::Error.
+std::regex FilterRegex(const std::string& filter);
+// Checks --threads, --reps and --min-time (every mode) and returns FilterRegex(--filter).
+std::regex CheckCommonBenchFlags(const BenchFlags& f);
 
 void RunDecodeBench(const BenchFlags& f);  // bench_decode.cc
 void RunSparseBench(const BenchFlags& f);  // bench_sparse.cc

@@ -18,6 +18,24 @@
 #include "tools/cli/commands.h"
 
 namespace attnkit::cli {
+
+std::regex FilterRegex(const std::string& filter) {
+  try {
+    return std::regex(filter.empty() ? ".*" : filter);
+  } catch (const std::regex_error& e) {
+    detail::Throw("--filter '", filter, "' is not a valid regex: ", e.what());
+  }
+}
+
+std::regex CheckCommonBenchFlags(const BenchFlags& f) {
+  ATTNKIT_CHECK(f.threads >= 0 && f.threads <= 1024, "--threads must be in [0, 1024], got ",
+                f.threads);
+  ATTNKIT_CHECK(f.reps >= 0 && f.reps <= 100000, "--reps must be in [0, 100000], got ", f.reps);
+  ATTNKIT_CHECK(std::isfinite(f.min_time) && f.min_time >= 0 && f.min_time <= 3600,
+                "--min-time must be in [0, 3600] seconds, got ", f.min_time);
+  return FilterRegex(f.filter);
+}
+
 namespace {
 
 std::string JsonString(const std::string& s) {
@@ -35,17 +53,7 @@ std::string JsonString(const std::string& s) {
 
 void RunBench(const BenchFlags& f) {
   const harness::Format fmt = harness::ParseFormat(f.format);
-  ATTNKIT_CHECK(f.threads >= 0 && f.threads <= 1024, "--threads must be in [0, 1024], got ",
-                f.threads);
-  ATTNKIT_CHECK(f.reps >= 0 && f.reps <= 100000, "--reps must be in [0, 100000], got ", f.reps);
-  ATTNKIT_CHECK(std::isfinite(f.min_time) && f.min_time >= 0 && f.min_time <= 3600,
-                "--min-time must be in [0, 3600] seconds, got ", f.min_time);
-  std::regex re;
-  try {
-    re = std::regex(f.filter.empty() ? ".*" : f.filter);
-  } catch (const std::regex_error& e) {
-    detail::Throw("--filter '", f.filter, "' is not a valid regex: ", e.what());
-  }
+  const std::regex re = CheckCommonBenchFlags(f);
   std::optional<DType> dtype;
   if (!f.dtype.empty()) dtype = ParseDType(f.dtype);
   const int threads = ThreadingContext(f.threads).num_threads();

@@ -7,6 +7,7 @@
 #include "attnkit/error.h"
 #include "src/harness/cases.h"
 #include "src/harness/report.h"
+#include "tools/cli/bench_modes.h"
 #include "tools/cli/commands.h"
 
 namespace attnkit::cli {
@@ -22,12 +23,7 @@ void AddCheckCommand(CLI::App& app) {
   cmd->add_option("--format", format, "table | csv | json")->capture_default_str();
   cmd->add_flag("--list", list, "list the cases without running them");
   cmd->callback([] {
-    std::regex re;
-    try {
-      re = std::regex(filter.empty() ? ".*" : filter);
-    } catch (const std::regex_error& e) {
-      detail::Throw("--filter '", filter, "' is not a valid regex: ", e.what());
-    }
+    const std::regex re = FilterRegex(filter);
     const harness::Format fmt = harness::ParseFormat(format);
     std::vector<harness::Case> cases;
     for (harness::Case c : harness::DefaultGrid()) {
