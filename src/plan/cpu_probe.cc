@@ -33,14 +33,19 @@ double BestSeconds(Fn&& fn) {
 }
 
 // Keeps the chains alive: the sum of lane 0 of every accumulator.
-__attribute__((target("avx512f"))) inline float SumOfFirstLanes(const __m512 (&acc)[kChains]) {
+// Not instrumented by sanitizers: under ASan the accumulators would live in
+// memory and the probe would time loads and stores instead of the FMA ports.
+#define ATTNKIT_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+
+__attribute__((target("avx512f"))) ATTNKIT_NO_SANITIZE inline float SumOfFirstLanes(
+    const __m512 (&acc)[kChains]) {
   float sum = 0;
   for (int i = 0; i < kChains; ++i) sum += _mm512_cvtss_f32(acc[i]);
   return sum;
 }
 
 // 12 chains x kIterations of 16-lane f32 FMA (32 flops each).
-__attribute__((target("avx512f"), noinline)) float FmaLoop() {
+__attribute__((target("avx512f"), noinline)) ATTNKIT_NO_SANITIZE float FmaLoop() {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
   const __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
@@ -52,7 +57,7 @@ __attribute__((target("avx512f"), noinline)) float FmaLoop() {
 }
 
 // 12 chains x kIterations of vdpbf16ps (64 flops each).
-__attribute__((target("avx512f,avx512bf16"), noinline)) float Bf16DotLoop() {
+__attribute__((target("avx512f,avx512bf16"), noinline)) ATTNKIT_NO_SANITIZE float Bf16DotLoop() {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
   const __m512bh b = reinterpret_cast<__m512bh>(_mm512_set1_epi32(0x3f803f80));
