@@ -166,6 +166,12 @@ Timed TimeRuns(const DecodePlan& plan, const KVCache& cache, const DecodeTensors
   return Timed{ms[ms.size() / 2], ms.front(), static_cast<int>(ms.size())};
 }
 
+// The kernel column: vnni, fused or tiles.
+const char* KernelShortName(const std::string& name) {
+  if (name == decode::kVnniKernel) return "vnni";
+  return name == decode::kFusedKernel ? "fused" : "tiles";
+}
+
 std::vector<KVDType> KVDTypes(const std::string& list) {
   if (list.empty()) return {KVDType::kBF16, KVDType::kInt8, KVDType::kInt4};
   std::vector<KVDType> out;
@@ -242,7 +248,8 @@ void RunDecodeBench(const BenchFlags& f) {
       for (int64_t len : s.lengths) nq.push_back(std::min(s.nq, len));
       decode::BatchData d = decode::MakeBatch(spec, filled.ids, nq, 7);
       DecodeOptions stream_k;  // kAuto: stream-K, one worker per thread
-      DecodeOptions split;
+      stream_k.kernel = f.kernel;
+      DecodeOptions split = stream_k;
       split.partition = DecodePartition::kSplitKV;
       const DecodePlan plan = MakeDecodePlan(spec, *filled.cache, d.batch, DType::kF32, DType::kF32, ctx, stream_k);
       const DecodePlan split_plan =
@@ -255,7 +262,7 @@ void RunDecodeBench(const BenchFlags& f) {
       const double err = s.lengths[0] <= 65536 ? ExactRelL2(s, spec, filled, d) : -1.0;
       std::string kv(Name(dt));
       if (filled.cfg.hadamard) kv += "+H";
-      std::vector<std::string> row = {s.name, kv, plan.kernel_name() == decode::kVnniKernel ? "vnni" : "portable",
+      std::vector<std::string> row = {s.name, kv, KernelShortName(plan.kernel_name()),
                                       harness::Fixed(t.median_ms, 3), harness::Fixed(gbps, 1),
                                       harness::Sig(toks, 4), harness::Fixed(ts.median_ms, 3),
                                       harness::Fixed(ts.median_ms / t.median_ms, 2), err < 0 ? std::string("-") : harness::Sig(err, 2)};

@@ -20,6 +20,7 @@ struct BenchFlags {
   bool roof = false;      // --roof: report results against measured roofs
   bool autotune = false;  // --autotune: measured tile choice per shape (PlanOptions::autotune)
   bool decode = false, sparse = false, linear = false;  // family modes
+  std::string kernel;     // --kernel (decode mode): a registered decode kernel; "" = the planner's
 };
 
 // --filter as a regex ("" = everything); a bad pattern is an attnkit::Error.

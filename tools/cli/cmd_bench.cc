@@ -222,9 +222,13 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--decode", f->decode, "decode mode: KV-cache shapes, GB/s of K/V read");
   cmd->add_flag("--sparse", f->sparse, "sparse mode: mask predictors, density, recall, speed-up");
   cmd->add_flag("--linear", f->linear, "linear-attention mode: throughput vs N, decode us/token");
+  cmd->add_option("--kernel", f->kernel,
+                  "decode mode: run this registered decode kernel (attnkit plan --list-kernels) "
+                  "instead of the planner's choice");
   cmd->callback([f] {
     ATTNKIT_CHECK(f->decode + f->sparse + f->linear <= 1,
                   "--decode, --sparse and --linear are separate modes: give at most one");
+    ATTNKIT_CHECK(f->kernel.empty() || f->decode, "--kernel applies to --decode only (dense: attnkit run --kernel)");
     if (f->decode) return RunDecodeBench(*f);
     if (f->sparse) return RunSparseBench(*f);
     if (f->linear) return RunLinearBench(*f);

@@ -19,6 +19,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "src/kernels/decode/decode_fused-inl.h"
 #include "src/kernels/decode/decode_kernel.h"
 #include "src/simd/convert-inl.h"
 #include "src/simd/online_softmax-inl.h"
@@ -133,22 +134,23 @@ HWY_INLINE void DequantVRow(const StoreLayout& l, const SubTile& st, size_t t, s
     }
     case KVDType::kInt8: {
       const uint8_t* row = st.v + t * dv_pad;
-      const float* vs = st.v_scale + t * static_cast<size_t>(l.v_groups) * 2;
+      const float* vs = st.v_scale + t;  // [v_groups][s[16], z[16]]
       for (size_t c = 0; c < dv_acc; c += N) {
         const size_t g = c / static_cast<size_t>(l.v_group);
         const auto x = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, row + c)));
-        hn::StoreU(hn::MulAdd(hn::Set(df, vs[2 * g]), x, hn::Set(df, vs[2 * g + 1])), df, dst + c);
+        hn::StoreU(hn::MulAdd(hn::Set(df, vs[g * 2 * kSub]), x, hn::Set(df, vs[g * 2 * kSub + kSub])), df,
+                   dst + c);
       }
       return;
     }
     case KVDType::kInt4: {
       // Per 32-channel chunk, byte j: channel j (low nibble) and 16 + j (high).
       const uint8_t* row = st.v + t * dv_pad / 2;
-      const float* vs = st.v_scale + t * static_cast<size_t>(l.v_groups) * 2;
+      const float* vs = st.v_scale + t;  // [v_groups][s[16], z[16]]
       const auto lo_mask = hn::Set(di, 0xF);
       for (size_t c0 = 0; c0 < dv_acc; c0 += 32) {
         const size_t g = c0 / static_cast<size_t>(l.v_group);
-        const auto sv = hn::Set(df, vs[2 * g]), zv = hn::Set(df, vs[2 * g + 1]);
+        const auto sv = hn::Set(df, vs[g * 2 * kSub]), zv = hn::Set(df, vs[g * 2 * kSub + kSub]);
         for (size_t j = 0; j < 16; j += N) {
           const auto b = hn::PromoteTo(di, hn::LoadU(d8, row + c0 / 2 + j));
           hn::StoreU(hn::MulAdd(sv, hn::ConvertTo(df, hn::And(b, lo_mask)), zv), df, dst + c0 + j);
@@ -213,8 +215,10 @@ struct PieceState {
   float* kt;        // [dqk_pad][kTile] K^T tile
   float* vt;        // [kTile][dv_acc]  V tile
   float* orow;      // [dv_acc] one finished row
-  float* codes;     // int8 queries of the VNNI scores (ScoreTile::codes)
+  float* codes;     // integer queries of the VNNI scores (ScoreTile::codes)
   const float* codes_for;
+  float* qsum;      // fused: sum of each row's query (per-token key scales)
+  FusedTile ft;     // fused: the current tile (and the next one, to prefetch)
 };
 
 HWY_INLINE PieceState InitPiece(const DecodeArgs& a, const Piece& piece, float* HWY_RESTRICT scratch) {
@@ -235,6 +239,15 @@ HWY_INLINE PieceState InitPiece(const DecodeArgs& a, const Piece& piece, float* 
   ps.orow = ps.vt + kTile * dv_acc;
   ps.codes = ps.orow + dv_acc;
   ps.codes_for = nullptr;
+  ps.qsum = ps.codes + CodesFloats(static_cast<int64_t>(ps.nrows), a.dqk_pad);
+  if (a.fused) {
+    for (size_t r = 0; r < ps.nrows; ++r) {
+      const float* q = ps.qs + r * dqk_pad;
+      float sum = 0.0f;
+      for (size_t c = 0; c < dqk_pad; ++c) sum += q[c];
+      ps.qsum[r] = sum;
+    }
+  }
   std::fill(ps.m, ps.m + rows_pad, a.unified ? a.phi2 : kNegInf);
   std::fill(ps.l, ps.l + rows_pad, 0.0f);
   std::fill(ps.seen, ps.seen + rows_pad, kNegInf);
@@ -259,6 +272,18 @@ HWY_INLINE void TileScoresAndValues(const DecodeArgs& a, PieceState& ps, const S
   SubTile subs[kTile / kSub];
   for (size_t j = 0; j < num_subs; ++j) subs[j] = resolved.At(head, u + static_cast<int64_t>(j * kSub));
   const bool on_codes = a.score != nullptr && l.quantized();
+  if (a.fused) {  // scores from the stored sub-tiles; P V later from the same sub-tiles
+    for (size_t j = 0; j < num_subs; ++j) ps.ft.subs[j] = subs[j];
+    ps.ft.num_subs = num_subs;
+    ps.ft.layout = &l;
+    ps.ft.t0 = static_cast<size_t>(c_lo);
+    ps.ft.t1 = static_cast<size_t>(c_hi);
+  }
+  if (a.fused && !on_codes) {
+    FusedScores(ps.ft, ps.nrows, ps.qs, static_cast<size_t>(a.dqk_pad), static_cast<size_t>(a.dqk),
+                ps.qsum, ps.st, kTile);
+    return;
+  }
   if (!on_codes || a.v_from_k) {
     for (size_t j = 0; j < num_subs; ++j) DequantKSub(l, subs[j], ps.kt, kTile, j * kSub);
   }
@@ -274,7 +299,10 @@ HWY_INLINE void TileScoresAndValues(const DecodeArgs& a, PieceState& ps, const S
     t.ld = kTile;
     t.codes = ps.codes;
     t.codes_for = &ps.codes_for;
+    t.next = a.fused ? ps.ft.next : nullptr;
+    t.num_next = a.fused ? static_cast<int>(ps.ft.num_next) : 0;
     a.score(a, t);
+    if (a.fused) return;
   } else {
     TileGemm</*kAccumulate=*/false>(ps.qs, static_cast<size_t>(a.dqk_pad), ps.kt, kTile, ps.nrows,
                                     static_cast<size_t>(a.dqk), width, ps.st, kTile, a.l1_floats);
@@ -327,6 +355,10 @@ HWY_INLINE bool SoftmaxAndAccumulate(const DecodeArgs& a, PieceState& ps, size_t
       if (ps.alpha[r] != 1.0f) ScaleRow(ps.acc + r * dv_acc, dv_acc, ps.alpha[r]);
     }
   }
+  if (a.fused) {  // ps.vt is free: the quantised-value weights live there
+    FusedPV(ps.ft, ps.nrows, dv_acc, ps.st, kTile, ps.vt, ps.acc, dv_acc);
+    return true;
+  }
   TileGemm</*kAccumulate=*/true>(ps.st, kTile, ps.vt, dv_acc, ps.nrows, width, dv_acc, ps.acc,
                                  dv_acc, a.l1_floats);
   return true;
@@ -359,6 +391,15 @@ HWY_INLINE bool FinishPiece(const DecodeArgs& a, const Piece& piece, PieceState&
   return true;
 }
 
+// The sub-tiles of the tile of `seg` at tokens [u, end): the fused tiles
+// prefetch their K / V lines while this tile is computed.
+HWY_INLINE size_t NextSubTiles(int64_t head, const SegmentRef& seg, int64_t u, int64_t end, SubTile* next) {
+  if (seg.sink_offset >= 0) return 0;  // the sink page is small and hot
+  size_t n = 0;
+  for (int64_t t = u; t < end; t += kSub) next[n++] = seg.store.At(head, t);
+  return n;
+}
+
 // One piece: every compute tile of its blocks, in order.
 inline bool RunPieceImpl(const DecodeArgs& a, const Piece& piece, float* HWY_RESTRICT scratch) {
   PieceState ps = InitPiece(a, piece, scratch);
@@ -366,6 +407,17 @@ inline bool RunPieceImpl(const DecodeArgs& a, const Piece& piece, float* HWY_RES
     const Block& blk = a.blocks[b];
     const SegmentRef& seg = a.segments[blk.segment];
     for (int64_t u = blk.u_begin; u < blk.u_end; u += kTile) {
+      if (a.fused) {  // the next tile of this block, or the first of the next block
+        ps.ft.num_next = 0;
+        const int64_t head = ps.pb->kv_head;
+        if (u + kTile < blk.u_end) {
+          ps.ft.num_next = NextSubTiles(head, seg, u + kTile, std::min(blk.u_end, u + 2 * kTile), ps.ft.next);
+        } else if (b + 1 < piece.block_end) {
+          const Block& nb = a.blocks[b + 1];
+          ps.ft.num_next = NextSubTiles(head, a.segments[nb.segment], nb.u_begin,
+                                        std::min(nb.u_end, nb.u_begin + kTile), ps.ft.next);
+        }
+      }
       const int64_t end = std::min(blk.u_end, u + kTile);
       const size_t width = static_cast<size_t>(RoundUp(end - u, kSub));
       // Valid columns: tokens of the segment (the first and last sub-tiles may be partial).

@@ -10,7 +10,9 @@
 // blocks of block_tokens. A piece is a contiguous run of one problem's blocks,
 // processed by one worker with the online softmax:
 //
-//   for each compute tile of kTile tokens (4 sub-tiles of 16) of the piece:
+//   for each compute tile of kTile tokens (4 sub-tiles of 16) of the piece
+//   (the fused kernel, decode_fused-inl.h, forms S and P V straight from the
+//   stored sub-tiles instead of the f32 K^T and V tiles):
 //     K^T tile = dequant(sub-tiles)           [dqk_pad x kTile] f32 (L1)
 //     S   = Qs K^T                            [rows x kTile], base-2 logits
 //     S   = soft-cap, ALiBi, mask             per row: its position and head
@@ -96,11 +98,14 @@ struct ScoreTile {
   const float* qs;           // their prepared f32 queries [nrows][dqk_pad]
   float* s;                  // [nrows][ld] base-2 logits, columns [0, 16 * num_subs)
   size_t ld;
-  // Per-worker scratch of CodesFloats(nrows, dqk_pad) floats holding the int8
+  // Per-worker scratch of CodesFloats(nrows, dqk_pad) floats holding the integer
   // queries, and the key scales they were made for (per-channel keys
   // re-quantise the queries for every key group).
   float* codes;
   const float** codes_for;
+  // The next tile's sub-tiles, whose key lines the first rows prefetch.
+  const SubTile* next;
+  int num_next;
 };
 using ScoreFn = void (*)(const DecodeArgs& a, const ScoreTile& t);
 
@@ -125,19 +130,23 @@ struct DecodeArgs {
   float* partial_lse = nullptr;  // [partial rows]
   EmitFn emit = nullptr;
   ScoreFn score = nullptr;       // nullptr: dequantise K and use the f32 tile product
+  // Fused tiles (decode_fused-inl.h): scores and P V straight from the stored
+  // sub-tiles; false: f32 K^T / V tiles and tile products (required for MLA).
+  bool fused = false;
   void* emit_ctx = nullptr;      // what `emit` needs (tensors, sinks, rotation)
   std::atomic<int64_t>* block_visits = nullptr;  // tests: +1 per (problem, block) processed
 };
 
-// Floats of the int8 queries of `rows` rows: per row dqk_pad / 4 words of
-// four codes, then its scale, code sum and zero-point term.
-inline int64_t CodesFloats(int64_t rows, int64_t dqk_pad) { return rows * (dqk_pad / 4 + 4); }
+// Floats of the integer queries of `rows` rows: per row two digit arrays of
+// dqk_pad / 4 words of four s8 digits (query_quant.h), then its scale, code
+// sum and zero-point term.
+inline int64_t CodesFloats(int64_t rows, int64_t dqk_pad) { return rows * (dqk_pad / 2 + 4); }
 
 // Floats of per-worker scratch for problems of up to `rows` rows.
 inline int64_t ScratchFloats(int64_t rows, int64_t dqk_pad, int64_t dv_acc) {
   const int64_t rows_pad = RoundUp(rows, 16);
   return rows * (kTile + dv_acc) + 5 * rows_pad + dqk_pad * kTile + kTile * dv_acc + dv_acc +
-         CodesFloats(rows, dqk_pad);
+         CodesFloats(rows, dqk_pad) + rows_pad;
 }
 
 // Runs one piece; returns false when the unified max overflowed (the caller

@@ -321,25 +321,32 @@ DecodePlan MakeDecodePlan(const AttentionSpec& spec, const KVCache& cache, const
   const decode::ScoreFn vnni = decode::GetVnniScoreFn(p->cpu);
   const bool codes_possible = c.main.quantized() && !c.cfg.v_from_k;
   if (!options.kernel.empty()) {
-    ATTNKIT_CHECK(options.kernel == decode::kPortableKernel || options.kernel == decode::kVnniKernel,
-                  "DecodeOptions.kernel: unknown decode kernel '", options.kernel, "' (registered: ",
-                  decode::kPortableKernel, ", ", decode::kVnniKernel, ")");
-    if (options.kernel == decode::kVnniKernel) {
+    const std::string& k = options.kernel;
+    ATTNKIT_CHECK(k == decode::kPortableKernel || k == decode::kFusedKernel || k == decode::kVnniKernel,
+                  "DecodeOptions.kernel: unknown decode kernel '", k, "' (registered: ",
+                  decode::kFusedKernel, ", ", decode::kPortableKernel, ", ", decode::kVnniKernel, ")");
+    if (k == decode::kVnniKernel) {
       ATTNKIT_CHECK(vnni != nullptr, "DecodeOptions.kernel '", decode::kVnniKernel,
                     "' needs an x86-64 CPU with AVX512-VNNI");
       ATTNKIT_CHECK(codes_possible, "DecodeOptions.kernel '", decode::kVnniKernel,
                     "' needs an int8 or int4 cache with stored V (not v_from_k)");
     }
-    p->on_codes = options.kernel == decode::kVnniKernel;
+    ATTNKIT_CHECK(k != decode::kFusedKernel || !c.cfg.v_from_k, "DecodeOptions.kernel '",
+                  decode::kFusedKernel, "' needs stored values (MLA v_from_k caches use ",
+                  decode::kPortableKernel, ")");
+    p->on_codes = k == decode::kVnniKernel;
+    p->fused = k != decode::kPortableKernel;
   } else {
-    // Automatic: only per-token key scales. With per-channel scales the query
-    // is multiplied by the channel scales before its int8 rounding, so outlier
-    // channels (16x scales) take the whole int8 range and the other channels
-    // keep 3-4 bits: 2-3% rel-L2 on outlier data (DecodeWorkTest.Vnni...),
-    // above the 1% the int8 cache itself costs. Forced by name it still runs.
-    p->on_codes = codes_possible && vnni != nullptr && !c.main.k_per_channel;
+    // Automatic: VNNI scores wherever the CPU has them. The 15-bit query codes
+    // (query_quant.h) cost ~1e-4 rel-L2 even with per-channel key scales
+    // folded in (DecodeWorkTest.VnniScores...), far below the cache's own
+    // quantisation error.
+    p->on_codes = codes_possible && vnni != nullptr;
+    // Fused tiles wherever values are stored; MLA (V a view of the K tile)
+    // keeps the f32 tiles, which its 128 query heads amortise.
+    p->fused = !c.cfg.v_from_k;
   }
-  p->kernel_name = p->on_codes ? decode::kVnniKernel : decode::kPortableKernel;
+  p->kernel_name = p->on_codes ? decode::kVnniKernel : p->fused ? decode::kFusedKernel : decode::kPortableKernel;
   p->fns = decode::GetDecodeFns();
   p->score = p->on_codes ? vnni : nullptr;
   p->isa = std::string(p->fns.target) + (p->on_codes ? " + AVX512-VNNI scores" : "");

@@ -37,6 +37,7 @@ struct PlanState {
   uint64_t cache_version = 0;
   std::string kernel_name, isa;
   bool on_codes = false;  // scores on int8/int4 codes with VNNI
+  bool fused = false;     // fused tiles (decode_fused-inl.h) instead of f32 K^T / V tiles
 
   // Resolved problem.
   float scale = 1.0f;
@@ -96,6 +97,7 @@ DecodeStats RunDecodeWithHooks(const DecodePlan& plan, const KVCache& cache,
 
 // Kernel names (registry_decode.cc).
 inline constexpr const char* kPortableKernel = "decode_kvcache_f32acc_portable";
+inline constexpr const char* kFusedKernel = "decode_kvcache_fused_portable";
 inline constexpr const char* kVnniKernel = "decode_int8int4kv_vnni_avx512";
 
 // The VNNI score kernel (decode_vnni.cc): nullptr when this build or CPU has none.

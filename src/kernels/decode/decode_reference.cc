@@ -180,7 +180,7 @@ void LogitsOnCodes(const CacheImpl& c, int64_t id, int64_t kv, const std::vector
   const SeqState& st = c.Seq(id);
   const SeqView view = c.View(st);
   const int64_t first = view.nk - view.kept;
-  std::vector<int8_t> q8(static_cast<size_t>(n));
+  std::vector<int16_t> q8(static_cast<size_t>(n));  // 15-bit query codes
   std::vector<float> k(static_cast<size_t>(dqk)), v(static_cast<size_t>(g.head_dim_v));
   for (int si = 0; si < view.num_segments; ++si) {
     const Segment& seg = view.segments[si];

@@ -29,7 +29,7 @@ RefResult ReferenceDecode(const AttentionSpec& spec, const KVCache& cache, const
                           const TensorView& q, const TensorView& sinks);
 
 // The oracle of the VNNI kernel: the same, except that logits against int8 /
-// int4 key codes use the int8 queries the kernel uses (QuantizeQueryRow, per
+// int4 key codes use the 15-bit query codes the kernel uses (QuantizeQueryRow, per
 // row, or per row and key group for per-channel keys), computed in fp64 from
 // the codes (cascade: the prefix's keys, then the sequence's own).
 RefResult ReferenceDecodeOnCodes(const AttentionSpec& spec, const KVCache& cache,

@@ -94,11 +94,14 @@ std::vector<int64_t> QueriesFor(const std::vector<int64_t>& lengths, int64_t nq)
   return q;
 }
 
-DecodeOptions Portable() {
+// A forced kernel: the fused tiles (the automatic choice without VNNI) or the
+// f32-tile kernel (MLA's, and the fallback).
+DecodeOptions Kernel(const char* name) {
   DecodeOptions o;
-  o.kernel = kPortableKernel;
+  o.kernel = name;
   return o;
 }
+constexpr const char* kBothKernels[] = {kFusedKernel, kPortableKernel};
 
 // Every KV dtype x layout x query tokens, ragged lengths including 0 and 1.
 TEST(DecodeTest, EveryDtypeLayoutAndQueryCountMatchesTheReference) {
@@ -113,9 +116,11 @@ TEST(DecodeTest, EveryDtypeLayoutAndQueryCountMatchesTheReference) {
       const AttentionSpec spec = MakeSpec(s);
       Filled f = Fill(c, lengths, true);
       for (int64_t nq : {1, 3, 16}) {
-        BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, nq), 7 + nq);
-        const std::string err = CheckDecode(spec, f.cache, d, ThreadingContext(2), Portable());
-        EXPECT_EQ(err, "") << Name(dt) << " " << Name(st) << " nq " << nq;
+        for (const char* kernel : kBothKernels) {
+          BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, nq), 7 + nq);
+          const std::string err = CheckDecode(spec, f.cache, d, ThreadingContext(2), Kernel(kernel));
+          EXPECT_EQ(err, "") << Name(dt) << " " << Name(st) << " nq " << nq << " " << kernel;
+        }
       }
     }
   }
@@ -130,8 +135,10 @@ TEST(DecodeTest, PerTokenKeyScalesMatchTheReference) {
     const AttentionSpec spec = MakeSpec(s);
     const std::vector<int64_t> lengths = {200, 1, 50};
     Filled f = Fill(c, lengths, true);
-    BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, 3), 3);
-    EXPECT_EQ(CheckDecode(spec, f.cache, d, ThreadingContext(1), Portable()), "") << Name(dt);
+    for (const char* kernel : kBothKernels) {
+      BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, 3), 3);
+      EXPECT_EQ(CheckDecode(spec, f.cache, d, ThreadingContext(1), Kernel(kernel)), "") << Name(dt) << " " << kernel;
+    }
     // The automatic kernel (VNNI scores on the codes where the CPU has them;
     // CheckDecode then uses its oracle) with every score option.
     AttentionSpec opts = spec;
@@ -347,9 +354,11 @@ TEST(DecodeTest, EveryHighwayTargetMatchesTheReference) {
       spec.softcap = 10.0f;
       spec.alibi = true;
       Filled f = Fill(c, {150, 1}, true);
-      BatchData d = MakeBatch(spec, f.ids, {3, 1}, 1);
-      EXPECT_EQ(CheckDecode(spec, f.cache, d, ThreadingContext(2), Portable()), "")
-          << hwy::TargetName(target) << " " << Name(dt);
+      for (const char* kernel : kBothKernels) {
+        BatchData d = MakeBatch(spec, f.ids, {3, 1}, 1);
+        EXPECT_EQ(CheckDecode(spec, f.cache, d, ThreadingContext(2), Kernel(kernel)), "")
+            << hwy::TargetName(target) << " " << Name(dt) << " " << kernel;
+      }
     }
   }
   hwy::SetSupportedTargetsForTest(0);

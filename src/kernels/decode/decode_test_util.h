@@ -88,7 +88,7 @@ inline BatchData MakeBatch(const AttentionSpec& spec, const std::vector<int64_t>
 // Runs the batch and compares with the oracle of the kernel the plan chose:
 // ReferenceDecode (exact attention on the dequantised K/V the cache holds)
 // for kernels that compute on dequantised keys, ReferenceDecodeOnCodes (the
-// same, with the int8 queries the VNNI kernel forms, products exact) for the
+// same, with the 15-bit query codes the VNNI kernel forms, products exact) for the
 // VNNI kernel. Either way the only differences left are f32 rounding, so the
 // tolerance stays tight: "" within `tol` of max |O_ref| (LSE: tol relative),
 // else what went wrong.

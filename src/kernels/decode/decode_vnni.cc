@@ -6,15 +6,18 @@
 //
 // A key sub-tile is 16 tokens x (dk_pad / w) words of w channels (kv_layout.h),
 // so one 64-byte load holds one word-row of 16 tokens: broadcasting a query
-// word (4 int8 codes) and one vpdpbusd adds 4 channels to 16 token dots, no
+// word (4 codes) and one vpdpbusd adds 4 channels to 16 token dots, no
 // horizontal sums. int4 words hold 8 nibbles: (word & 0x0F0F0F0F) is channels
 // c0, c0+2, c0+4, c0+6 as bytes and ((word >> 4) & 0x0F0F0F0F) the odd ones,
-// matched by two query words. Blocks of 4 rows x 4 sub-tiles keep 16
-// accumulators (of 32 zmm registers) so the 5-cycle vpdpbusd latency is hidden.
+// matched by two query words.
 //
-// Queries are quantised per row (QuantizeQueryRow): with per-token keys once
-// per piece, logit = s_t (sq dot) + z_t (sq sum q8); with per-channel keys per
-// key group after folding the channel scales in, logit = sq' dot + sum q z.
+// Queries are 15-bit codes X = 128 a + b (query_quant.h) held as two s8 digit
+// words; each key word meets both: dot = 128 (u . a) + (u . b), two vpdpbusd.
+// Blocks of 2 rows x 4 sub-tiles x 2 digits keep 16 accumulators (of 32 zmm
+// registers) so the 5-cycle vpdpbusd latency is hidden. Queries are quantised
+// per row (QuantizeQueryRow): with per-token keys once per piece,
+// logit = s_t (sq dot) + z_t (sq sum X); with per-channel keys per key group
+// after folding the channel scales in, logit = sq dot + sum q z.
 #include <algorithm>
 #include <cstring>
 
@@ -35,20 +38,40 @@ namespace {
 // (Unmasked forms of several intrinsics read an undefined source in GCC 12
 // and warn; the maskz forms with an all-ones mask are the same instructions.)
 
-// Per row of the codes scratch: words, then scale, code sum, zero-point term.
+// Per row of the codes scratch: digit words a, digit words b, then scale,
+// code sum and zero-point term.
 struct RowCodes {
-  const int32_t* words;
+  const int32_t* hi;  // digits a, in the key word order
+  const int32_t* lo;  // digits b
   float scale;
-  float sum;    // sum of the codes (per-token keys)
+  float sum;    // sum of the codes X (per-token keys)
   float zterm;  // sum_c q[c] z[c] (per-channel keys), base 2
 };
 
-int64_t RowStride(int64_t dqk_pad) { return dqk_pad / 4 + 4; }
+int64_t RowStride(int64_t dqk_pad) { return CodesFloats(1, dqk_pad); }
 
-// Quantises row r's query and packs its codes in the key word order.
+// Packs s8 digits into the key word order: int8 keys take 4 consecutive
+// channels per word; int4 words 8 channels, the even ones then the odd ones.
+void PackDigits(const StoreLayout& l, const int8_t* d, int32_t* words) {
+  const int64_t n = l.dk_pad;
+  if (l.fmt == KVDType::kInt8) {
+    std::memcpy(words, d, static_cast<size_t>(n));
+    return;
+  }
+  for (int64_t w = 0; w < n / 8; ++w) {
+    int8_t* even = reinterpret_cast<int8_t*>(words + 2 * w);
+    int8_t* odd = reinterpret_cast<int8_t*>(words + 2 * w + 1);
+    for (int b = 0; b < 4; ++b) {
+      even[b] = d[8 * w + 2 * b];
+      odd[b] = d[8 * w + 2 * b + 1];
+    }
+  }
+}
+
+// Quantises row r's query to 15-bit codes and packs their two digits.
 ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* ks, float* out) {
   const int64_t n = l.dk_pad;
-  alignas(64) int8_t q8[1024];
+  alignas(64) int8_t hi[1024], lo[1024];
   const float* s = l.k_per_channel ? ks : nullptr;
   // The same operations as QuantizeQueryRow, 16 lanes at a time.
   __m512 amax = _mm512_setzero_ps();
@@ -58,61 +81,57 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
     if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
     amax = _mm512_maskz_max_ps(0xFFFF, amax, _mm512_abs_ps(x));
   }
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, amax);
-  float a = 0.0f;
-  for (float x : lanes) a = std::max(a, x);
-  int32_t sum = 0;
-  float zterm = 0.0f;
+  const float a = _mm512_reduce_max_ps(amax);
+  __m512i sum = _mm512_setzero_si512();
   if (a == 0.0f) {
-    std::memset(q8, 0, static_cast<size_t>(n));
+    std::memset(hi, 0, static_cast<size_t>(n));
+    std::memset(lo, 0, static_cast<size_t>(n));
   } else {
-    const __m512 inv = _mm512_set1_ps(127.0f / a);
+    const __m512 inv = _mm512_set1_ps(kQueryCodeMax / a);
     for (int64_t c = 0; c < n; c += 16) {
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       __m512 x = _mm512_maskz_loadu_ps(m, q + c);
       if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
-      const __m512i qi = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(x, inv));  // nearest even
-      _mm_mask_storeu_epi8(q8 + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, qi));
+      const __m512i big = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(x, inv));  // X, nearest even
+      // a = round(X / 128) (exact in f32), b = X - 128 a.
+      const __m512i da = _mm512_maskz_cvtps_epi32(
+          0xFFFF, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, big), _mm512_set1_ps(1.0f / 128.0f)));
+      const __m512i db = _mm512_sub_epi32(big, _mm512_slli_epi32(da, 7));
+      sum = _mm512_add_epi32(sum, big);
+      _mm_mask_storeu_epi8(hi + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, da));
+      _mm_mask_storeu_epi8(lo + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, db));
     }
   }
-  for (int64_t c = 0; c < n; ++c) sum += q8[c];
+  float zterm = 0.0f;
   if (l.k_per_channel) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t c = 0; c < n; c += 16) {
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
     }
-    _mm512_store_ps(lanes, acc);
-    for (float x : lanes) zterm += x;
+    zterm = _mm512_reduce_add_ps(acc);
   }
   int32_t* words = reinterpret_cast<int32_t*>(out);
-  if (l.fmt == KVDType::kInt8) {
-    std::memcpy(words, q8, static_cast<size_t>(n));
-  } else {  // int4: per 8 channels, the even then the odd ones
-    for (int64_t w = 0; w < n / 8; ++w) {
-      int8_t* even = reinterpret_cast<int8_t*>(words + 2 * w);
-      int8_t* odd = reinterpret_cast<int8_t*>(words + 2 * w + 1);
-      for (int b = 0; b < 4; ++b) {
-        even[b] = q8[8 * w + 2 * b];
-        odd[b] = q8[8 * w + 2 * b + 1];
-      }
-    }
-  }
-  float* tail = out + n / 4;
-  tail[0] = a / 127.0f;
-  tail[1] = static_cast<float>(sum);
+  PackDigits(l, hi, words);
+  PackDigits(l, lo, words + n / 4);
+  float* tail = out + n / 2;
+  tail[0] = a / kQueryCodeMax;
+  tail[1] = static_cast<float>(_mm512_reduce_add_epi32(sum));
   tail[2] = zterm;
 }
 
-// Dots of kR rows x kS sub-tiles over every word-row: acc[r][s] (int32 x 16 tokens).
+// Dots of kR rows x kS sub-tiles over every word-row, per digit:
+// hi[r][s], lo[r][s] (int32 x 16 tokens).
+// num_pf: sub-tiles of t.next whose word-row w is prefetched with it.
 template <int kR, int kS, bool kInt4>
-ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, __m512i (&acc)[4][4]) {
+ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, int num_pf,
+                       __m512i (&hi)[2][4], __m512i (&lo)[2][4]) {
   for (int r = 0; r < kR; ++r) {
-    for (int s = 0; s < kS; ++s) acc[r][s] = _mm512_setzero_si512();
+    for (int s = 0; s < kS; ++s) hi[r][s] = lo[r][s] = _mm512_setzero_si512();
   }
   const __m512i low = _mm512_set1_epi32(0x0F0F0F0F);
   for (int64_t w = 0; w < words; ++w) {
+    for (int j = 0; j < num_pf; ++j) _mm_prefetch(reinterpret_cast<const char*>(t.next[j].k + w * 64), _MM_HINT_T0);
     __m512i k[kS], k_odd[kS];
     for (int s = 0; s < kS; ++s) {
       const __m512i kv = _mm512_loadu_si512(t.subs[s0 + s].k + w * 64);
@@ -125,15 +144,18 @@ ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, in
     }
     for (int r = 0; r < kR; ++r) {
       if constexpr (kInt4) {
-        const __m512i qe = _mm512_set1_epi32(rc[r].words[2 * w]);
-        const __m512i qo = _mm512_set1_epi32(rc[r].words[2 * w + 1]);
+        const __m512i he = _mm512_set1_epi32(rc[r].hi[2 * w]), ho = _mm512_set1_epi32(rc[r].hi[2 * w + 1]);
+        const __m512i le = _mm512_set1_epi32(rc[r].lo[2 * w]), lo_ = _mm512_set1_epi32(rc[r].lo[2 * w + 1]);
         for (int s = 0; s < kS; ++s) {
-          acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k[s], qe);
-          acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k_odd[s], qo);
+          hi[r][s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(hi[r][s], k[s], he), k_odd[s], ho);
+          lo[r][s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(lo[r][s], k[s], le), k_odd[s], lo_);
         }
       } else {
-        const __m512i qw = _mm512_set1_epi32(rc[r].words[w]);
-        for (int s = 0; s < kS; ++s) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], k[s], qw);
+        const __m512i qh = _mm512_set1_epi32(rc[r].hi[w]), ql = _mm512_set1_epi32(rc[r].lo[w]);
+        for (int s = 0; s < kS; ++s) {
+          hi[r][s] = _mm512_dpbusd_epi32(hi[r][s], k[s], qh);
+          lo[r][s] = _mm512_dpbusd_epi32(lo[r][s], k[s], ql);
+        }
       }
     }
   }
@@ -144,13 +166,16 @@ template <int kR, int kS, bool kInt4>
 ATTNKIT_VNNI void ScoreBlock(const ScoreTile& t, const RowCodes* rc, int r0, int s0) {
   const StoreLayout& l = *t.layout;
   const int64_t words = kInt4 ? l.dk_pad / 8 : l.dk_pad / 4;
-  __m512i acc[4][4];
-  Dots<kR, kS, kInt4>(t, words, rc + r0, s0, acc);
+  __m512i hi[2][4], lo[2][4];
+  // The first block of rows and sub-tiles prefetches the next tile's keys.
+  const int num_pf = r0 == 0 && s0 == 0 ? t.num_next : 0;
+  Dots<kR, kS, kInt4>(t, words, rc + r0, s0, num_pf, hi, lo);
   for (int s = 0; s < kS; ++s) {
     const float* ks = t.subs[s0 + s].k_scale;
     for (int r = 0; r < kR; ++r) {
       const RowCodes& q = rc[r0 + r];
-      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xFFFF, acc[r][s]);
+      const __m512 dot = _mm512_fmadd_ps(_mm512_set1_ps(128.0f), _mm512_maskz_cvtepi32_ps(0xFFFF, hi[r][s]),
+                                         _mm512_maskz_cvtepi32_ps(0xFFFF, lo[r][s]));
       __m512 logit;
       if (l.k_per_channel) {
         logit = _mm512_fmadd_ps(dot, _mm512_set1_ps(q.scale), _mm512_set1_ps(q.zterm));
@@ -176,13 +201,8 @@ ATTNKIT_VNNI void ScoreRows(const ScoreTile& t, const RowCodes* rc, int r0, int 
 template <bool kInt4>
 ATTNKIT_VNNI void ScoreSubs(const ScoreTile& t, const RowCodes* rc, int s0, int ns) {
   int r = 0;
-  for (; r + 4 <= t.nrows; r += 4) ScoreRows<4, kInt4>(t, rc, r, s0, ns);
-  switch (t.nrows - r) {
-    case 3: return ScoreRows<3, kInt4>(t, rc, r, s0, ns);
-    case 2: return ScoreRows<2, kInt4>(t, rc, r, s0, ns);
-    case 1: return ScoreRows<1, kInt4>(t, rc, r, s0, ns);
-    default: return;
-  }
+  for (; r + 2 <= t.nrows; r += 2) ScoreRows<2, kInt4>(t, rc, r, s0, ns);
+  if (r < t.nrows) ScoreRows<1, kInt4>(t, rc, r, s0, ns);
 }
 
 ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
@@ -204,8 +224,9 @@ ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
     }
     for (int r = 0; r < t.nrows; ++r) {
       const float* row = t.codes + r * stride;
-      rc[r] = RowCodes{reinterpret_cast<const int32_t*>(row), row[l.dk_pad / 4], row[l.dk_pad / 4 + 1],
-                       row[l.dk_pad / 4 + 2]};
+      const int32_t* words = reinterpret_cast<const int32_t*>(row);
+      rc[r] = RowCodes{words, words + l.dk_pad / 4, row[l.dk_pad / 2], row[l.dk_pad / 2 + 1],
+                       row[l.dk_pad / 2 + 2]};
     }
     if (int4) {
       ScoreSubs<true>(t, rc, s0, ns);

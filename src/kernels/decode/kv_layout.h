@@ -18,7 +18,8 @@
 //             Absent when V is a view of K (MLA).
 //   K scales  int8/int4 only, f32: per token: [page_tokens/16][s[16], z[16]];
 //             per channel: [page_tokens/k_group][s[dk_pad], z[dk_pad]].
-//   V scales  int8/int4 only, f32: [page_tokens][v_groups][s, z].
+//   V scales  int8/int4 only, f32: per sub-tile [v_groups][s[16], z[16]], so
+//             the scales of 16 tokens are one vector load.
 //
 // A quantised element is x = s * u + z with u unsigned (0..255 or 0..15).
 // Page sizes are multiples of 16 (and of k_group), so a 16-token sub-tile and
@@ -73,7 +74,7 @@ struct SubTile {
   const uint8_t* k;         // [dk_pad / w][16][w]
   const uint8_t* v;         // [16][dv_pad] (nullptr when !has_v)
   const float* k_scale;     // per token: s[16], z[16]; per channel: s[dk_pad], z[dk_pad]
-  const float* v_scale;     // [16][v_groups][2]
+  const float* v_scale;     // [v_groups][s[16], z[16]]
 };
 
 inline SubTile SubTileAt(const StoreLayout& l, const uint8_t* page, int64_t head,

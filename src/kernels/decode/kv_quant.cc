@@ -183,12 +183,13 @@ void StoreValue(const StoreLayout& l, uint8_t* page, int64_t head, int64_t token
   }
   const int qmax = QMax(l.fmt);
   uint8_t* row = sub + t * l.dv_pad * (l.fmt == KVDType::kInt8 ? 2 : 1) / 2;
-  float* vs = reinterpret_cast<float*>(h + l.vs_off) + token * l.v_groups * 2;
+  // Scales of a sub-tile: [v_groups][s[16], z[16]] (kv_layout.h).
+  float* vs = reinterpret_cast<float*>(h + l.vs_off) + (token / kSub) * kSub * l.v_groups * 2 + t;
   for (int64_t g = 0; g < l.v_groups; ++g) {
     const int64_t c0 = g * l.v_group, n = std::min(l.v_group, l.dv - c0);
     const QuantParams p = n > 0 ? MinMaxParams(v + c0, n, 1, qmax) : QuantParams{0.0f, 0.0f};
-    vs[2 * g] = p.s;
-    vs[2 * g + 1] = p.z;
+    vs[g * 2 * kSub] = p.s;
+    vs[g * 2 * kSub + kSub] = p.z;
     for (int64_t c = c0; c < c0 + l.v_group; ++c) {
       PutVCode(l, row, c, c < l.dv ? QuantizeValue(v[c], p, qmax) : 0);
     }
@@ -250,8 +251,8 @@ void LoadToken(const StoreLayout& l, const uint8_t* page, int64_t head, int64_t 
       v[c] = GetFloat(l.fmt, st.v, t * l.dv_pad + c);
     } else {
       const uint8_t* row = st.v + t * l.dv_pad * (l.fmt == KVDType::kInt8 ? 2 : 1) / 2;
-      const float* vs = st.v_scale + t * l.v_groups * 2 + (c / l.v_group) * 2;
-      v[c] = std::fma(vs[0], static_cast<float>(GetVCode(l, row, c)), vs[1]);
+      const float* vs = st.v_scale + (c / l.v_group) * 2 * kSub + t;
+      v[c] = std::fma(vs[0], static_cast<float>(GetVCode(l, row, c)), vs[kSub]);
     }
   }
 }

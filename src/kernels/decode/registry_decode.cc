@@ -9,14 +9,18 @@ namespace attnkit {
 std::vector<KernelInfo> DecodeKernelInfos() {
   const std::vector<DType> q_dtypes = {DType::kF32, DType::kBF16, DType::kF16};
   return {
+      {decode::kFusedKernel, "decode", q_dtypes,
+       "decode against a KV cache (f32/bf16/f16/int8/int4, contiguous or paged): Q.K and P.V "
+       "straight from the stored 16-token sub-tiles, converted in registers (no f32 tiles in "
+       "memory), online softmax, split-KV or stream-K with LSE merges (Highway, dynamic dispatch)",
+       "f32 products on dequantised K/V (exact up to f32 rounding)"},
       {decode::kPortableKernel, "decode", q_dtypes,
-       "decode against a KV cache (f32/bf16/f16/int8/int4, contiguous or paged): 16-token "
-       "sub-tiles dequantised to f32 tiles, register-blocked f32 products, online softmax, "
-       "split-KV or stream-K with LSE merges (Highway, dynamic dispatch)",
+       "decode against a KV cache: 16-token sub-tiles dequantised to f32 K^T / V tiles, "
+       "register-blocked f32 tile products (the MLA kernel: V a view of the K tile)",
        "f32 products on dequantised K/V (exact up to f32 rounding)"},
       {decode::kVnniKernel, "decode", q_dtypes,
        "decode with int8/int4 keys: Q.K on the codes with AVX512-VNNI vpdpbusd (queries "
-       "quantised to int8 per row and key group), values dequantised to f32 tiles",
+       "quantised to int8 per row and key group), P.V fused from the stored value codes",
        "int8 x int8/int4 Q.K products (queries rounded to int8), f32 P V"},
   };
 }
