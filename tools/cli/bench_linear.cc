@@ -8,12 +8,16 @@
 // Inputs are f32 (or --dtype) random normal; q, k and v alias one buffer (and the dense
 // K and V another) so that N = 256k fits in 4 GiB: the kernels only read them, and their
 // speed does not depend on the values. Lightning Attention-2 decays keep the state bounded.
+// The prefill and decode targets are ratios between cases (t(256k) / t(64k), the spread of
+// decode's per-token time over the contexts), so those sections time their cases
+// interleaved, round by round, on a machine whose load drifts (TimeInterleaved).
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <random>
 #include <regex>
 #include <string>
@@ -35,22 +39,71 @@ struct Timed {
   int reps = 0;
 };
 
-// One warm-up call, then `reps` timed calls (0: until `min_time` seconds, at least 3).
-Timed TimeIt(const std::function<void()>& fn, int reps, double min_time) {
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 == 1 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+Timed Summary(const std::vector<double>& ms) {
+  return {Median(ms), ms.empty() ? 0 : *std::min_element(ms.begin(), ms.end()), static_cast<int>(ms.size())};
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One warm-up call, then `reps` timed calls (0: until `min_time` seconds, at least `min_reps`).
+Timed TimeIt(const std::function<void()>& fn, int reps, double min_time, size_t min_reps = 3) {
   fn();
   std::vector<double> ms;
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    const double total = std::chrono::duration<double>(t1 - start).count();
-    if (reps > 0 ? static_cast<int>(ms.size()) >= reps : (ms.size() >= 3 && total >= min_time)) break;
+    ms.push_back(MsSince(t0));
+    const double total = MsSince(start) / 1e3;
+    if (reps > 0 ? static_cast<int>(ms.size()) >= reps : (ms.size() >= min_reps && total >= min_time)) break;
     if (reps == 0 && ms.size() >= 100000) break;
   }
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front(), static_cast<int>(ms.size())};
+  return Summary(ms);
+}
+
+// Samples of several cases taken round-robin, the order reversed every other round, so
+// that the machine's drift (other jobs starting and stopping, clocks) hits every case
+// alike and a ratio of two cases' medians (or the median of their per-round ratios)
+// compares like with like; timing each case in its own block, as TimeIt does, lets one
+// case run beside a compile and the next on a quiet machine. Every case is called once
+// untimed first; `prepare(i)` runs untimed before each call of case i. Rounds: `reps`
+// (> 0), else until every case has `min_time` seconds of samples and at least
+// `min_rounds` rounds were run. Returns the samples in ms, [case][round].
+std::vector<std::vector<double>> TimeInterleaved(const std::vector<std::function<void()>>& cases,
+                                                 const std::function<void(size_t)>& prepare,
+                                                 int reps, double min_time, int min_rounds) {
+  const size_t n = cases.size();
+  for (size_t i = 0; i < n; ++i) {
+    prepare(i);
+    cases[i]();
+  }
+  std::vector<std::vector<double>> ms(n);
+  std::vector<double> total_ms(n, 0.0);
+  for (int round = 0;; ++round) {
+    for (size_t j = 0; j < n; ++j) {
+      const size_t i = round % 2 == 0 ? j : n - 1 - j;
+      prepare(i);
+      const auto t0 = std::chrono::steady_clock::now();
+      cases[i]();
+      ms[i].push_back(MsSince(t0));
+      total_ms[i] += ms[i].back();
+    }
+    const int rounds = round + 1;
+    if (reps > 0) {
+      if (rounds >= reps) break;
+      continue;
+    }
+    const double least = n == 0 ? 0 : *std::min_element(total_ms.begin(), total_ms.end());
+    if ((rounds >= min_rounds && least >= 1e3 * min_time) || rounds >= 100000) break;
+  }
+  return ms;
 }
 
 // Random normal values of `dt`, n elements.
@@ -185,82 +238,143 @@ void RunLinearBench(const BenchFlags& f) {
   std::fflush(stdout);
   const LinearSpec spec = Spec();
 
-  // ---- prefill: chunked forward vs N
-  if (any_selected("prefill/")) {
+  // ---- prefill: chunked forward vs N, the sizes interleaved round by round
+  std::vector<int64_t> sizes;
+  for (int64_t n : prefill_n) {
+    if (selected("prefill/N=" + Tokens(n))) sizes.push_back(n);
+  }
+  if (!sizes.empty()) {
+    // Every size reads a prefix of one buffer of the largest (q = k = v) and writes a
+    // prefix of one output: 4 GiB in all with N = 256k, and every size runs from memory.
+    const int64_t largest = sizes.back();
+    std::vector<uint8_t> qkv = Random(dt, kHeads * largest * kDim, 1);
+    std::vector<float> out(static_cast<size_t>(kHeads * largest * kDim));
+    std::vector<std::unique_ptr<LinearCall>> calls;
+    std::vector<std::function<void()>> fns;
+    for (int64_t n : sizes) {
+      calls.push_back(std::make_unique<LinearCall>(spec, dt, n, qkv.data(), out.data(), nullptr, ctx,
+                                                   LinearMode::kChunk));
+      fns.push_back([c = calls.back().get()] { (*c)(); });
+    }
+    const std::vector<std::vector<double>> ms =
+        TimeInterleaved(fns, [](size_t) {}, f.reps, f.min_time, /*min_rounds=*/3);
     harness::Table table({"case", "chunk", "ms", "min_ms", "Mtok/s", "GFLOP/s", "roof%",
-                          "t(N)/t(N/4)"});
-    double prev_ms = 0;
-    int64_t prev_n = 0;
-    for (int64_t n : prefill_n) {
-      const std::string name = "prefill/N=" + Tokens(n);
-      if (!selected(name)) continue;
-      std::vector<uint8_t> qkv = Random(dt, kHeads * n * kDim, 1);
-      std::vector<float> out(static_cast<size_t>(kHeads * n * kDim));
-      LinearCall call(spec, dt, n, qkv.data(), out.data(), nullptr, ctx, LinearMode::kChunk);
-      const Timed t = TimeIt(call, f.reps, f.min_time);
-      const double gflops = ChunkFlopsPerToken(call.plan.chunk()) * kHeads * n / (t.median_ms * 1e6);
-      const std::string ratio =
-          prev_n * 4 == n ? harness::Fixed(t.median_ms / prev_ms, 2) : std::string("-");
-      table.AddRow({name, std::to_string(call.plan.chunk()), harness::Fixed(t.median_ms, 2),
+                          "t(N)/t(N/4)", "min/min"});
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const int64_t n = sizes[i];
+      const Timed t = Summary(ms[i]);
+      const int64_t chunk = calls[i]->plan.chunk();
+      const double gflops = ChunkFlopsPerToken(chunk) * kHeads * n / (t.median_ms * 1e6);
+      std::string ratio = "-", min_ratio = "-";
+      if (i > 0 && sizes[i - 1] * 4 == n) {  // the ratio within each round, then its median
+        std::vector<double> r;
+        for (size_t k = 0; k < ms[i].size(); ++k) r.push_back(ms[i][k] / ms[i - 1][k]);
+        ratio = harness::Fixed(Median(r), 2);
+        min_ratio = harness::Fixed(t.min_ms / Summary(ms[i - 1]).min_ms, 2);
+      }
+      table.AddRow({"prefill/N=" + Tokens(n), std::to_string(chunk), harness::Fixed(t.median_ms, 2),
                     harness::Fixed(t.min_ms, 2), harness::Fixed(n / (t.median_ms * 1e3), 3),
                     harness::Fixed(gflops, 1),
-                    sgemm > 0 ? harness::Fixed(100 * gflops / sgemm, 0) : std::string("-"), ratio});
-      prev_ms = t.median_ms;
-      prev_n = n;
+                    sgemm > 0 ? harness::Fixed(100 * gflops / sgemm, 0) : std::string("-"), ratio,
+                    min_ratio});
     }
-    if (table.rows() > 0) {
-      std::printf("prefill (mode=chunk, planner's chunk):\n%s", table.Render(fmt).c_str());
-      std::printf("GFLOP/s: the chunked form's products as run (full C x C tiles: 2C(F+Dv) + "
-                  "4 F Dv per token and head)\nover the median; roof%%: of the sgemm above; "
-                  "t(N)/t(N/4): 4.0 = linear scaling.\n\n");
-      std::fflush(stdout);
-    }
+    std::printf("prefill (mode=chunk, planner's chunk; %zu rounds, the sizes timed round-robin):\n%s",
+                ms[0].size(), table.Render(fmt).c_str());
+    std::printf("ms, min_ms: median and fastest call. GFLOP/s: the chunked form's products as run "
+                "(full C x C tiles:\n2C(F+Dv) + 4 F Dv per token and head) over the median; roof%%: "
+                "of the sgemm above.\nt(N)/t(N/4): median over the rounds of the ratio within a "
+                "round (4.0 = linear scaling);\nmin/min: the same of the fastest calls.\n\n");
+    std::fflush(stdout);
   }
 
-  // ---- decode: one token per call after a context of L tokens
-  if (any_selected("decode/")) {
-    harness::Table table({"case", "linear_us/token", "linear_min_us", "dense_us/token",
-                          "dense/linear"});
-    const int64_t piece = 16384;  // the context is prefilled in pieces carrying the state
+  // ---- decode: runs of one-token steps after contexts of L tokens, the contexts interleaved
+  std::vector<int64_t> lens;
+  for (int64_t l : decode_ctx) {
+    if (selected("decode/ctx=" + Tokens(l))) lens.push_back(l);
+  }
+  if (!lens.empty()) {
+    // Prefill one state up to each selected length in turn, in pieces carrying the state
+    // (the chunked form), and keep a copy of the state of every length.
+    const int64_t piece = 16384;
     std::vector<uint8_t> ctx_qkv = Random(dt, kHeads * piece * kDim, 2);
     std::vector<float> ctx_out(static_cast<size_t>(kHeads * piece * kDim));
     std::vector<float> state(static_cast<size_t>(kHeads * kDim * kDim), 0.0f);
-    std::vector<uint8_t> tok = Random(dt, kHeads * kDim, 3);
-    std::vector<float> tok_out(static_cast<size_t>(kHeads * kDim));
-    LinearCall step(spec, dt, 1, tok.data(), tok_out.data(), state.data(), ctx, LinearMode::kRecurrent);
+    std::vector<std::vector<float>> saved;
     int64_t filled = 0;
-    for (int64_t l : decode_ctx) {
-      const std::string name = "decode/ctx=" + Tokens(l);
-      if (!selected(name)) continue;
-      while (filled < l) {  // prefill the state up to l tokens
+    for (int64_t l : lens) {
+      while (filled < l) {
         const int64_t n = std::min(piece, l - filled);
         LinearCall(spec, dt, n, ctx_qkv.data(), ctx_out.data(), state.data(), ctx, LinearMode::kChunk)();
         filled += n;
       }
-      // Timed steps update the state in place; restore it after, so every context
-      // length sees a state of exactly l tokens.
-      const std::vector<float> saved = state;
-      const Timed lin = TimeIt(step, f.reps, std::min(f.min_time, 0.5));
-      state = saved;
-      std::string dense_us = "-", ratio = "-";
-      {
-        std::vector<uint8_t> kv = Random(dt, kHeads * l * kDim, 4);
-        std::vector<float> dout(static_cast<size_t>(kHeads * kDim));
-        DenseCall dense(dt, 1, l, false, tok.data(), kv.data(), dout.data(), ctx);
-        const Timed d = TimeIt(dense, f.reps, std::min(f.min_time, 0.5));
-        dense_us = harness::Fixed(d.median_ms * 1e3, 1);
-        ratio = harness::Fixed(d.median_ms / lin.median_ms, 1);
+      saved.push_back(state);
+    }
+    // One sample: kSteps consecutive one-token calls updating the state in place, as a
+    // decoder runs, from the state of exactly that context (copied back, untimed, before
+    // every sample). 16 steps take ~1 ms: long against the clock and the calls' own
+    // jitter, short against the 3-6 ms time slices of other jobs on a shared machine,
+    // so that most samples are clean while it is partly loaded and the median measures
+    // the kernel (with 64 steps, most samples caught a slice: medians 2-3x the minimum).
+    // Every context runs the same call on the same buffers, so the contexts differ only
+    // in the state's values, which do not change the cost as long as none is subnormal
+    // (the linear kernels run without flush-to-zero): counted below.
+    constexpr int kSteps = 16;
+    std::vector<uint8_t> tok = Random(dt, kHeads * kDim, 3);
+    std::vector<float> tok_out(static_cast<size_t>(kHeads * kDim));
+    LinearCall step(spec, dt, 1, tok.data(), tok_out.data(), state.data(), ctx, LinearMode::kRecurrent);
+    const std::function<void()> steps = [&] {
+      for (int s = 0; s < kSteps; ++s) step();
+    };
+    const std::vector<std::vector<double>> ms = TimeInterleaved(
+        std::vector<std::function<void()>>(lens.size(), steps),
+        [&](size_t i) { std::copy(saved[i].begin(), saved[i].end(), state.begin()); }, f.reps,
+        f.min_time, /*min_rounds=*/20);
+    int64_t subnormal = 0, values = 0;
+    saved.push_back(state);  // the end of the last sample
+    for (const std::vector<float>& s : saved) {
+      for (float x : s) subnormal += std::fpclassify(x) == FP_SUBNORMAL;
+      values += static_cast<int64_t>(s.size());
+    }
+
+    // Dense decode of the token over a KV cache of each context (a prefix of one buffer):
+    // ~1 s a call at 256k, so timed a few times per context after the interleaved loop,
+    // not in it: a warm-up, then calls until 0.25 s and at least 2 (--reps R: min(R, 3)).
+    std::vector<uint8_t> kv = Random(dt, kHeads * lens.back() * kDim, 4);
+    std::vector<float> dout(static_cast<size_t>(kHeads * kDim));
+    harness::Table table({"case", "linear_us/token", "linear_min_us", "dense_us/token",
+                          "dense/linear"});
+    double lo = 0, hi = 0, min_lo = 0, min_hi = 0;
+    size_t lo_at = 0, hi_at = 0;
+    for (size_t i = 0; i < lens.size(); ++i) {
+      const Timed lin = Summary(ms[i]);
+      const double us = lin.median_ms * 1e3 / kSteps;
+      const double min_us = lin.min_ms * 1e3 / kSteps;
+      min_lo = i == 0 ? min_us : std::min(min_lo, min_us);
+      min_hi = i == 0 ? min_us : std::max(min_hi, min_us);
+      if (i == 0 || us < lo) {
+        lo = us;
+        lo_at = i;
       }
-      table.AddRow({name, harness::Fixed(lin.median_ms * 1e3, 2), harness::Fixed(lin.min_ms * 1e3, 2),
-                    dense_us, ratio});
+      if (i == 0 || us > hi) {
+        hi = us;
+        hi_at = i;
+      }
+      DenseCall dense(dt, 1, lens[i], false, tok.data(), kv.data(), dout.data(), ctx);
+      const Timed d = TimeIt(dense, f.reps > 0 ? std::min(f.reps, 3) : 0, std::min(f.min_time, 0.25), 2);
+      table.AddRow({"decode/ctx=" + Tokens(lens[i]), harness::Fixed(us, 2),
+                    harness::Fixed(min_us, 2), harness::Fixed(d.median_ms * 1e3, 1),
+                    harness::Fixed(d.median_ms * 1e3 / us, 1)});
     }
-    if (table.rows() > 0) {
-      std::printf("decode (mode=recurrent, 1 token per call, state updated in place):\n%s",
-                  table.Render(fmt).c_str());
-      std::printf("dense: attnkit dense attention of the token over a KV cache of ctx tokens "
-                  "(k = v buffer).\n\n");
-      std::fflush(stdout);
-    }
+    std::printf("decode (mode=recurrent, 1 token per call, state updated in place; %zu rounds of "
+                "%d steps per context,\nthe contexts timed round-robin, each from its own state):\n%s",
+                ms[0].size(), kSteps, table.Render(fmt).c_str());
+    std::printf("linear: median and fastest sample / %d. dense: attnkit dense attention of the "
+                "token over a KV cache\nof ctx tokens (k = v buffer), median of a few calls.\n"
+                "flatness: max/min of the linear medians = %.3f (ctx=%s / ctx=%s), of the minima "
+                "%.3f;\nstate values subnormal: %lld of %lld.\n\n",
+                kSteps, hi / lo, Tokens(lens[hi_at]).c_str(), Tokens(lens[lo_at]).c_str(), min_hi / min_lo,
+                static_cast<long long>(subnormal), static_cast<long long>(values));
+    std::fflush(stdout);
   }
 
   // ---- crossover: causal dense vs chunked linear

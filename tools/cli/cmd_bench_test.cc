@@ -130,7 +130,7 @@ TEST(BenchCommand, BadFlagsAreErrors) {
   EXPECT_THROW(Bench("bench --shapes " + path + " --min-time -1"), Error);
 }
 
-// `bench --linear`: the listed cases, one small crossover case run, bad flags.
+// `bench --linear`: the listed cases, one small case of each section run, bad flags.
 TEST(BenchCommand, LinearModeListsRunsAndRejects) {
   const std::vector<std::string> listed = Lines(Bench("bench --linear --list"));
   EXPECT_EQ(listed.size(), 16u);
@@ -140,6 +140,15 @@ TEST(BenchCommand, LinearModeListsRunsAndRejects) {
   EXPECT_NE(out.find("crossover/N=256 "), std::string::npos) << out;
   EXPECT_EQ(out.find("prefill/"), std::string::npos) << out;
   EXPECT_EQ(out.find("decode/"), std::string::npos) << out;
+  // The interleaved sections: 2 rounds of one prefill size and of one decode context.
+  const std::string small =
+      Bench("bench --linear --filter prefill/N=1k$|decode/ctx=1k$ --reps 2 --threads 2");
+  EXPECT_NE(small.find("prefill (mode=chunk, planner's chunk; 2 rounds"), std::string::npos) << small;
+  EXPECT_NE(small.find("prefill/N=1k "), std::string::npos) << small;
+  EXPECT_NE(small.find("decode/ctx=1k "), std::string::npos) << small;
+  EXPECT_NE(small.find("flatness: max/min of the linear medians = 1.000 (ctx=1k / ctx=1k)"),
+            std::string::npos) << small;
+  EXPECT_EQ(small.find("crossover/"), std::string::npos) << small;
   EXPECT_THROW(Bench("bench --linear --filter nomatch"), Error);
   EXPECT_THROW(Bench("bench --linear --shapes llama3-8b"), Error);
   EXPECT_THROW(Bench("bench --linear --decode"), Error);
