@@ -52,7 +52,7 @@ struct DecodeOptions {
   DecodePartition partition = DecodePartition::kAuto;
   int64_t num_splits = 0;    // kSplitKV: chunks per problem (0 = enough for 2 per thread)
   int64_t block_tokens = 0;  // KV block (LeanTile) in tokens, a multiple of 64 (0 = 256)
-  int num_workers = 0;       // kStreamK: workers (0 = threads); any count runs on any threads
+  int num_workers = 0;       // kStreamK: workers (0 = 4 per thread, 1 for one thread); any count runs on any threads
   // FlashDecoding++ unified max: probabilities exp(s - phi) with this fixed phi
   // (natural-log units) instead of a running max. A row whose logits leave
   // [phi - 80, phi + 40] falls back to the exact online softmax (see DecodeStats).

@@ -11,7 +11,7 @@ import pytest
 import attnkit
 
 rng = np.random.default_rng(5)
-PORTABLE = "decode_kvcache_f32acc_portable"  # dequantised-K products: the materialised K is exact
+PORTABLE = "decode_kvcache_fused_portable"  # f32 products on the dequantised K/V: the materialised K is exact
 
 
 def rel_l2(x, ref):

@@ -247,7 +247,7 @@ void RunDecodeBench(const BenchFlags& f) {
       std::vector<int64_t> nq;
       for (int64_t len : s.lengths) nq.push_back(std::min(s.nq, len));
       decode::BatchData d = decode::MakeBatch(spec, filled.ids, nq, 7);
-      DecodeOptions stream_k;  // kAuto: stream-K, one worker per thread
+      DecodeOptions stream_k;  // kAuto: stream-K, 4 workers per thread
       stream_k.kernel = f.kernel;
       DecodeOptions split = stream_k;
       split.partition = DecodePartition::kSplitKV;
@@ -278,7 +278,7 @@ void RunDecodeBench(const BenchFlags& f) {
   }
   std::printf("%s", table.Render(fmt).c_str());
   std::printf(
-      "\nms: median wall time of RunDecode with stream-K (one worker per thread); GB/s: bytes of K/V "
+      "\nms: median wall time of RunDecode with stream-K (4 workers per thread, handed out dynamically); GB/s: bytes of K/V "
       "data\nand scales the plan reads / median time%s; tok/s: query tokens per second; "
       "splitkv_ms: the\nfixed split-KV partition in the same run; sk_gain = splitkv_ms / ms; rel_l2: "
       "output of the first\nsequence vs exact fp64 attention on the unquantised keys and values "

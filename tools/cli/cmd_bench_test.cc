@@ -154,5 +154,37 @@ TEST(BenchCommand, LinearModeListsRunsAndRejects) {
   EXPECT_THROW(Bench("bench --linear --decode"), Error);
 }
 
+// `bench --decode`: the listed shapes, one small case per kernel, bad flags.
+TEST(BenchCommand, DecodeModeListsRunsAndRejects) {
+  const std::vector<std::string> listed = Lines(Bench("bench --decode --list"));
+  ASSERT_EQ(listed.size(), 11u);
+  EXPECT_EQ(listed.front().rfind("ctx1k-b1 ", 0), 0u) << listed.front();
+  const std::string out = Bench("bench --decode --filter ^ctx1k-b1$ --dtype bf16,int8 --reps 1 --threads 2");
+  int rows = 0;
+  for (const std::string& line : Lines(out)) {
+    if (line.rfind("ctx1k-b1 ", 0) != 0) continue;
+    ++rows;
+    const bool bf16 = line.find(" bf16 ") != std::string::npos;
+    EXPECT_TRUE(bf16 || line.find(" int8 ") != std::string::npos) << line;
+    // Float caches run the fused kernel; int8 the VNNI one where the CPU has it.
+    if (bf16) EXPECT_NE(line.find(" fused "), std::string::npos) << line;
+  }
+  EXPECT_EQ(rows, 2) << out;
+  // A forced kernel is the one that runs (the f32-tile kernel, any CPU).
+  const std::string tiles = Bench("bench --decode --filter ^ctx1k-b1$ --dtype int4 --reps 1 --threads 1 "
+                                  "--kernel decode_kvcache_f32acc_portable");
+  EXPECT_NE(tiles.find(" tiles "), std::string::npos) << tiles;
+  EXPECT_EQ(tiles.find(" fused "), std::string::npos) << tiles;
+  EXPECT_THROW(Bench("bench --decode --filter nomatch"), Error);
+  EXPECT_THROW(Bench("bench --decode --shapes llama3-8b"), Error);
+  EXPECT_THROW(Bench("bench --decode --filter ^ctx1k-b1$ --dtype int3"), Error);
+  EXPECT_THROW(Bench("bench --decode --filter ^ctx1k-b1$ --kernel no_such_kernel --reps 1"), Error);
+  // VNNI scores need a quantised cache (and a VNNI CPU): an error for bf16 either way.
+  EXPECT_THROW(Bench("bench --decode --filter ^ctx1k-b1$ --dtype bf16 --reps 1 "
+                     "--kernel decode_int8int4kv_vnni_avx512"),
+               Error);
+  EXPECT_THROW(Bench("bench --linear --kernel decode_kvcache_fused_portable"), Error);
+}
+
 }  // namespace
 }  // namespace attnkit::cli

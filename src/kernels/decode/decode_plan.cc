@@ -220,7 +220,10 @@ void Partition(PlanState& p) {
   p.partition = o.partition == DecodePartition::kSplitKV ? DecodePartition::kSplitKV : DecodePartition::kStreamK;
   std::vector<int32_t> piece_worker;
   if (p.partition == DecodePartition::kStreamK) {
-    p.num_workers = o.num_workers > 0 ? o.num_workers : p.num_threads;
+    // Default: 4 equal-cost ranges per thread, handed out dynamically, so a
+    // thread that the OS deschedules (or that meets slower memory) does not
+    // hold the whole step back; one thread keeps one range (no partial states).
+    p.num_workers = o.num_workers > 0 ? o.num_workers : (p.num_threads > 1 ? kWorkersPerThread * p.num_threads : 1);
     // Cost of a block: its tokens, weighted up for many rows (compute grows
     // with rows, the bytes read do not).
     std::vector<double> cost(p.blocks.size(), 0.0);

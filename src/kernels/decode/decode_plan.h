@@ -96,6 +96,9 @@ DecodeStats RunDecodeWithHooks(const DecodePlan& plan, const KVCache& cache,
                                std::atomic<int64_t>* block_visits);
 
 // Kernel names (registry_decode.cc).
+// Stream-K workers per thread when DecodeOptions::num_workers is 0.
+inline constexpr int kWorkersPerThread = 4;
+
 inline constexpr const char* kPortableKernel = "decode_kvcache_f32acc_portable";
 inline constexpr const char* kFusedKernel = "decode_kvcache_fused_portable";
 inline constexpr const char* kVnniKernel = "decode_int8int4kv_vnni_avx512";
