@@ -252,7 +252,7 @@ HWY_INLINE hn::Vec<DF> LoadValueLanes(DF df, const uint8_t* HWY_RESTRICT row, si
 // w[j][r * kTile + t], plus (quantised values) zsum[j][r] added after.
 // pf (or nullptr): the next tile's value rows; pf_bytes of each row from
 // byte pf_off are prefetched, a line per token.
-template <KVDType F, size_t R, size_t V>
+template <KVDType F, size_t R, size_t V, bool kUniform>
 HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, size_t c0,
                             const float* const* w, const float* const* zsum, float* HWY_RESTRICT acc,
                             size_t lda, const uint8_t* const* pf, size_t pf_off, size_t pf_bytes) {
@@ -267,9 +267,28 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
       for (size_t o = 0; o < pf_bytes; o += 64) PrefetchLine(pf[t] + pf_off + o);
     }
     hn::Vec<decltype(df)> x[V];
-    for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, vrow[t], c0 + v * N);
+    if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
+      if (N == 16) {  // one 16-byte load per 32-channel chunk: its low and high nibbles
+        const hn::RebindToSigned<decltype(df)> di;
+        const hn::Rebind<uint8_t, decltype(df)> d8;
+        for (size_t v = 0; v < V; v += 2) {
+          const auto b = hn::PromoteTo(di, hn::LoadU(d8, vrow[t] + (c0 + v * N) / 2));
+          x[v] = hn::ConvertTo(df, hn::And(b, hn::Set(di, 0xF)));
+          x[v + 1] = hn::ConvertTo(df, hn::ShiftRight<4>(b));
+        }
+      } else {
+        for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, vrow[t], c0 + v * N);
+      }
+    } else {
+      for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, vrow[t], c0 + v * N);
+    }
     for (size_t r = 0; r < R; ++r) {
-      for (size_t v = 0; v < V; ++v) a[r][v] = hn::MulAdd(hn::Set(df, w[v][r * kTile + t]), x[v], a[r][v]);
+      if constexpr (kUniform) {  // one weight per row for every vector (one broadcast)
+        const auto wr = hn::Set(df, w[0][r * kTile + t]);
+        for (size_t v = 0; v < V; ++v) a[r][v] = hn::MulAdd(wr, x[v], a[r][v]);
+      } else {
+        for (size_t v = 0; v < V; ++v) a[r][v] = hn::MulAdd(hn::Set(df, w[v][r * kTile + t]), x[v], a[r][v]);
+      }
     }
   }
   for (size_t r = 0; r < R; ++r) {
@@ -310,8 +329,18 @@ HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, si
     const size_t t_pf = fetch ? std::min(t1, std::max(t0, pf_t1)) : t0;
     // (The zero-point sums are added once, by the last call.)
     const float* const* zl = kQuant ? z : nullptr;
-    if (t_pf > t0) FusedPVPass<F, R, V>(vrow, t0, t_pf, c0, w, t1 > t_pf ? nullptr : zl, acc, lda, pf, lo, hi - lo);
-    if (t1 > t_pf) FusedPVPass<F, R, V>(vrow, t_pf, t1, c0, w, zl, acc, lda, nullptr, 0, 0);
+    bool uniform = true;  // every vector of the pass in one value group
+    for (size_t v = 1; v < V; ++v) uniform = uniform && w[v] == w[0];
+    const auto run = [&](auto kU) {
+      constexpr bool U = decltype(kU)::value;
+      if (t_pf > t0) FusedPVPass<F, R, V, U>(vrow, t0, t_pf, c0, w, t1 > t_pf ? nullptr : zl, acc, lda, pf, lo, hi - lo);
+      if (t1 > t_pf) FusedPVPass<F, R, V, U>(vrow, t_pf, t1, c0, w, zl, acc, lda, nullptr, 0, 0);
+    };
+    if (uniform) {
+      run(std::true_type());
+    } else {
+      run(std::false_type());
+    }
   };
   const size_t step = kFusedPass * N;
   size_t c0 = 0;
