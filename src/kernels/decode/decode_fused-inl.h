@@ -26,10 +26,11 @@
 //
 // Prefetch: a tile's sub-tiles sit in one page, consecutive tiles in
 // unrelated pages, and 4 KiB sub-tiles end the hardware streamer's runs
-// early; so the first row block requests the next tile's K lines inside the
-// channel loop (one line per sub-tile per line's worth of channels) and its V
-// lines inside the token loop: spread among the FMAs, never a burst that
-// fills the line-fill buffers.
+// early; so each tile requests the lines (K, V, scales) of a tile
+// kPrefetchTiles ahead, a few lines per iteration of the first row block's
+// channel and token loops (PrefetchQueue): spread over the whole tile, never a
+// burst that fills the line-fill buffers and stalls the core (a burst in the
+// short VNNI score loop cost int8 ~30% of its time).
 
 #if defined(ATTNKIT_KERNELS_DECODE_DECODE_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTNKIT_KERNELS_DECODE_DECODE_FUSED_INL_H_
@@ -59,17 +60,14 @@ inline constexpr size_t kFusedRows = 4;
 inline constexpr size_t kFusedPass = 4;
 
 // One compute tile of a piece: its sub-tiles, the valid token columns
-// [t0, t1), and the next tile's sub-tiles (to prefetch; num_next may be 0).
+// [t0, t1), and the queue of a later tile's lines (may be empty).
 struct FusedTile {
   const StoreLayout* layout;
   SubTile subs[kTile / kSub];
   size_t num_subs;
-  SubTile next[kTile / kSub];
-  size_t num_next;
   size_t t0, t1;
+  PrefetchQueue pf;
 };
-
-HWY_INLINE void PrefetchLine(const void* p) { __builtin_prefetch(p, 0, 3); }
 
 // Key channels per 64-byte line of a sub-tile (16 tokens of each).
 template <KVDType F>
@@ -110,12 +108,12 @@ struct TokenVecs {
 enum class KScale { kNone, kPerChannel, kPerToken };
 
 // Scores of rows [0, R) (queries q, row stride ldq) for token vectors [v0, v0 + V).
-// pf: the next tile's key sub-tiles to prefetch (num_pf of them; 0 = none).
+// pf (or nullptr): the prefetch queue, stepped once per key line.
 template <KVDType F, KScale M, size_t R, size_t V>
 HWY_INLINE void FusedScoreBlock(const StoreLayout& l, const TokenVecs& tv, size_t v0,
                                 const float* HWY_RESTRICT q, size_t ldq, size_t dk,
                                 const float* HWY_RESTRICT qsum, float* HWY_RESTRICT s, size_t lds,
-                                const SubTile* pf, size_t num_pf) {
+                                PrefetchQueue* pf) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   constexpr size_t kCpl = kChannelsPerLine<F>;
@@ -125,7 +123,7 @@ HWY_INLINE void FusedScoreBlock(const StoreLayout& l, const TokenVecs& tv, size_
     for (size_t v = 0; v < V; ++v) acc[r][v] = hn::Zero(df);
   }
   for (size_t c0 = 0; c0 < dk; c0 += kCpl) {
-    for (size_t j = 0; j < num_pf; ++j) PrefetchLine(pf[j].k + c0 / kCpl * 64);
+    if (pf != nullptr) pf->Step();
     const size_t c1 = std::min(dk, c0 + kCpl);
     for (size_t c = c0; c < c1; ++c) {
       hn::Vec<decltype(df)> x[V];
@@ -159,14 +157,14 @@ HWY_INLINE void FusedScoreBlock(const StoreLayout& l, const TokenVecs& tv, size_
 template <KVDType F, KScale M, size_t R>
 HWY_INLINE void FusedScoreRows(const StoreLayout& l, const TokenVecs& tv, size_t nvec,
                                const float* q, size_t ldq, size_t dk, const float* qsum, float* s,
-                               size_t lds, const SubTile* pf, size_t num_pf) {
+                               size_t lds, PrefetchQueue* pf) {
   for (size_t v0 = 0; v0 < nvec; v0 += 4) {
-    const size_t n = v0 == 0 ? num_pf : 0;  // prefetch once, in the first vectors' pass
+    PrefetchQueue* n = v0 == 0 ? pf : nullptr;  // the first vectors' pass steps the queue
     switch (std::min<size_t>(4, nvec - v0)) {
-      case 4: FusedScoreBlock<F, M, R, 4>(l, tv, v0, q, ldq, dk, qsum, s, lds, pf, n); break;
-      case 3: FusedScoreBlock<F, M, R, 3>(l, tv, v0, q, ldq, dk, qsum, s, lds, pf, n); break;
-      case 2: FusedScoreBlock<F, M, R, 2>(l, tv, v0, q, ldq, dk, qsum, s, lds, pf, n); break;
-      default: FusedScoreBlock<F, M, R, 1>(l, tv, v0, q, ldq, dk, qsum, s, lds, pf, n); break;
+      case 4: FusedScoreBlock<F, M, R, 4>(l, tv, v0, q, ldq, dk, qsum, s, lds, n); break;
+      case 3: FusedScoreBlock<F, M, R, 3>(l, tv, v0, q, ldq, dk, qsum, s, lds, n); break;
+      case 2: FusedScoreBlock<F, M, R, 2>(l, tv, v0, q, ldq, dk, qsum, s, lds, n); break;
+      default: FusedScoreBlock<F, M, R, 1>(l, tv, v0, q, ldq, dk, qsum, s, lds, n); break;
     }
   }
 }
@@ -174,26 +172,26 @@ HWY_INLINE void FusedScoreRows(const StoreLayout& l, const TokenVecs& tv, size_t
 template <KVDType F, KScale M>
 HWY_INLINE void FusedScoresOf(const StoreLayout& l, const TokenVecs& tv, size_t nvec, size_t nrows,
                               const float* q, size_t ldq, size_t dk, const float* qsum, float* s,
-                              size_t lds, const SubTile* pf, size_t num_pf) {
+                              size_t lds, PrefetchQueue* pf) {
   size_t r = 0;
   for (; r + 4 <= nrows; r += 4) {
-    FusedScoreRows<F, M, 4>(l, tv, nvec, q + r * ldq, ldq, dk, qsum + r, s + r * lds, lds, pf,
-                            r == 0 ? num_pf : 0);
+    FusedScoreRows<F, M, 4>(l, tv, nvec, q + r * ldq, ldq, dk, qsum + r, s + r * lds, lds,
+                            r == 0 ? pf : nullptr);
   }
   const float* qr = q + r * ldq;
   float* sr = s + r * lds;
-  const size_t n = r == 0 ? num_pf : 0;
+  PrefetchQueue* n = r == 0 ? pf : nullptr;
   switch (nrows - r) {
-    case 3: FusedScoreRows<F, M, 3>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, pf, n); break;
-    case 2: FusedScoreRows<F, M, 2>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, pf, n); break;
-    case 1: FusedScoreRows<F, M, 1>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, pf, n); break;
+    case 3: FusedScoreRows<F, M, 3>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, n); break;
+    case 2: FusedScoreRows<F, M, 2>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, n); break;
+    case 1: FusedScoreRows<F, M, 1>(l, tv, nvec, qr, ldq, dk, qsum + r, sr, lds, n); break;
     default: break;
   }
 }
 
 // Base-2 logits s [nrows][lds] of the tile's tokens (16 per sub-tile);
-// prefetches the next tile's keys.
-HWY_INLINE void FusedScores(const FusedTile& ft, size_t nrows, const float* q, size_t ldq, size_t dk,
+// steps the tile's prefetch queue.
+HWY_INLINE void FusedScores(FusedTile& ft, size_t nrows, const float* q, size_t ldq, size_t dk,
                             const float* qsum, float* s, size_t lds) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
@@ -206,20 +204,19 @@ HWY_INLINE void FusedScores(const FusedTile& ft, size_t nrows, const float* q, s
     tv.ks[v] = st.k_scale;
     tv.lane[v] = (v * N) % kSub;
   }
-  const SubTile* pf = ft.next;
-  const size_t np = ft.num_next;
+  PrefetchQueue* pf = &ft.pf;
   constexpr KScale kNo = KScale::kNone, kCh = KScale::kPerChannel, kTok = KScale::kPerToken;
   const bool pc = l.k_per_channel;
   switch (l.fmt) {
-    case KVDType::kF32: return FusedScoresOf<KVDType::kF32, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np);
-    case KVDType::kBF16: return FusedScoresOf<KVDType::kBF16, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np);
-    case KVDType::kF16: return FusedScoresOf<KVDType::kF16, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np);
+    case KVDType::kF32: return FusedScoresOf<KVDType::kF32, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf);
+    case KVDType::kBF16: return FusedScoresOf<KVDType::kBF16, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf);
+    case KVDType::kF16: return FusedScoresOf<KVDType::kF16, kNo>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf);
     case KVDType::kInt8:
-      return pc ? FusedScoresOf<KVDType::kInt8, kCh>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np)
-                : FusedScoresOf<KVDType::kInt8, kTok>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np);
+      return pc ? FusedScoresOf<KVDType::kInt8, kCh>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf)
+                : FusedScoresOf<KVDType::kInt8, kTok>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf);
     case KVDType::kInt4:
-      return pc ? FusedScoresOf<KVDType::kInt4, kCh>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np)
-                : FusedScoresOf<KVDType::kInt4, kTok>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf, np);
+      return pc ? FusedScoresOf<KVDType::kInt4, kCh>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf)
+                : FusedScoresOf<KVDType::kInt4, kTok>(l, tv, nvec, nrows, q, ldq, dk, qsum, s, lds, pf);
   }
 }
 
@@ -250,12 +247,11 @@ HWY_INLINE hn::Vec<DF> LoadValueLanes(DF df, const uint8_t* HWY_RESTRICT row, si
 
 // One pass: acc[r][c0 + j N] for j < V over tokens [t0, t1), weights
 // w[j][r * kTile + t], plus (quantised values) zsum[j][r] added after.
-// pf (or nullptr): the next tile's value rows; pf_bytes of each row from
-// byte pf_off are prefetched, a line per token.
+// pf (or nullptr): the prefetch queue, stepped once per token.
 template <KVDType F, size_t R, size_t V, bool kUniform>
 HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, size_t c0,
                             const float* const* w, const float* const* zsum, float* HWY_RESTRICT acc,
-                            size_t lda, const uint8_t* const* pf, size_t pf_off, size_t pf_bytes) {
+                            size_t lda, PrefetchQueue* pf) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   hn::Vec<decltype(df)> a[R][V];
@@ -263,9 +259,7 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
     for (size_t v = 0; v < V; ++v) a[r][v] = hn::LoadU(df, acc + r * lda + c0 + v * N);
   }
   for (size_t t = t0; t < t1; ++t) {
-    if (pf != nullptr) {
-      for (size_t o = 0; o < pf_bytes; o += 64) PrefetchLine(pf[t] + pf_off + o);
-    }
+    if (pf != nullptr) pf->Step();
     hn::Vec<decltype(df)> x[V];
     if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
       if (N == 16) {  // one 16-byte load per 32-channel chunk: its low and high nibbles
@@ -301,18 +295,15 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
 }
 
 // Rows [0, R) of one row block: every pass over the value channels; pf as in
-// FusedPVPass (the first row block prefetches the next tile's rows).
+// FusedPVPass (the first row block steps the queue).
 template <KVDType F, size_t R>
 HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, size_t t0, size_t t1,
                             size_t dv_acc, const float* p, const float* pw, float* acc, size_t lda,
-                            const uint8_t* const* pf, size_t pf_t1) {
+                            PrefetchQueue* pf) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   constexpr bool kQuant = F == KVDType::kInt8 || F == KVDType::kInt4;
-  constexpr size_t kBits = F == KVDType::kF32 ? 32 : F == KVDType::kInt8 ? 8 : F == KVDType::kInt4 ? 4 : 16;
   const size_t groups = static_cast<size_t>(l.v_groups), vg = static_cast<size_t>(l.v_group);
-  const size_t row_bytes = static_cast<size_t>(l.v_sub_bytes / kSub);
-  // The pass over channels [c0, c0 + n) prefetches the same share of the next rows.
   const auto pass = [&](auto kV, size_t c0) {
     constexpr size_t V = decltype(kV)::value;
     const float* w[V];
@@ -322,19 +313,12 @@ HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, si
       w[v] = kQuant ? pw + g * kFusedRows * kTile : p;
       z[v] = kQuant ? pw + groups * kFusedRows * kTile + g * kFusedRows : nullptr;
     }
-    const size_t lo = c0 * kBits / 8 / 64 * 64;
-    const size_t hi = c0 + V * N >= dv_acc ? row_bytes : (c0 + V * N) * kBits / 8 / 64 * 64;
-    const bool fetch = pf != nullptr && hi > lo;
-    // Tokens past the next tile's last row prefetch nothing: run them apart.
-    const size_t t_pf = fetch ? std::min(t1, std::max(t0, pf_t1)) : t0;
     // (The zero-point sums are added once, by the last call.)
     const float* const* zl = kQuant ? z : nullptr;
     bool uniform = true;  // every vector of the pass in one value group
     for (size_t v = 1; v < V; ++v) uniform = uniform && w[v] == w[0];
     const auto run = [&](auto kU) {
-      constexpr bool U = decltype(kU)::value;
-      if (t_pf > t0) FusedPVPass<F, R, V, U>(vrow, t0, t_pf, c0, w, t1 > t_pf ? nullptr : zl, acc, lda, pf, lo, hi - lo);
-      if (t1 > t_pf) FusedPVPass<F, R, V, U>(vrow, t_pf, t1, c0, w, zl, acc, lda, nullptr, 0, 0);
+      FusedPVPass<F, R, V, decltype(kU)::value>(vrow, t0, t1, c0, w, zl, acc, lda, pf);
     };
     if (uniform) {
       run(std::true_type());
@@ -385,35 +369,33 @@ HWY_INLINE void PrepareValueWeights(const StoreLayout& l, const SubTile* subs, s
 }
 
 template <KVDType F>
-HWY_INLINE void FusedPVOf(const FusedTile& ft, size_t nrows, size_t dv_acc, const float* p, size_t ldp,
+HWY_INLINE void FusedPVOf(FusedTile& ft, size_t nrows, size_t dv_acc, const float* p, size_t ldp,
                           float* pw, float* acc, size_t lda) {
   constexpr bool kQuant = F == KVDType::kInt8 || F == KVDType::kInt4;
   const StoreLayout& l = *ft.layout;
   const size_t row_bytes = static_cast<size_t>(l.v_sub_bytes / kSub);  // one token's values
   const uint8_t* vrow[kTile];
-  const uint8_t* pf[kTile];
   for (size_t t = ft.t0; t < ft.t1; ++t) vrow[t] = ft.subs[t / kSub].v + (t % kSub) * row_bytes;
-  const size_t pf_t1 = ft.num_next * kSub;
-  for (size_t t = 0; t < pf_t1; ++t) pf[t] = ft.next[t / kSub].v + (t % kSub) * row_bytes;
   for (size_t r0 = 0; r0 < nrows; r0 += kFusedRows) {
     const size_t R = std::min(kFusedRows, nrows - r0);
     const float* pr = p + r0 * ldp;
     if constexpr (kQuant) PrepareValueWeights(l, ft.subs, ft.t0, ft.t1, pr, ldp, R, pw);
     float* ar = acc + r0 * lda;
-    const uint8_t* const* f = r0 == 0 && pf_t1 > 0 ? pf : nullptr;
+    PrefetchQueue* f = r0 == 0 ? &ft.pf : nullptr;
     switch (R) {
-      case 4: FusedPVRows<F, 4>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f, pf_t1); break;
-      case 3: FusedPVRows<F, 3>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f, pf_t1); break;
-      case 2: FusedPVRows<F, 2>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f, pf_t1); break;
-      default: FusedPVRows<F, 1>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f, pf_t1); break;
+      case 4: FusedPVRows<F, 4>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      case 3: FusedPVRows<F, 3>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      case 2: FusedPVRows<F, 2>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      default: FusedPVRows<F, 1>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
     }
   }
+  ft.pf.Drain();  // what the loops did not hand out
 }
 
 // acc [nrows][lda] += P V over the tile's valid tokens (probabilities p
 // [nrows][ldp], ldp == kTile); pw: scratch of v_groups * kFusedRows * (kTile + 1)
 // floats for quantised values. Prefetches the next tile's values.
-HWY_INLINE void FusedPV(const FusedTile& ft, size_t nrows, size_t dv_acc, const float* p, size_t ldp,
+HWY_INLINE void FusedPV(FusedTile& ft, size_t nrows, size_t dv_acc, const float* p, size_t ldp,
                         float* pw, float* acc, size_t lda) {
   switch (ft.layout->fmt) {
     case KVDType::kF32: return FusedPVOf<KVDType::kF32>(ft, nrows, dv_acc, p, ldp, pw, acc, lda);

@@ -254,7 +254,7 @@ HWY_INLINE PieceState InitPiece(const DecodeArgs& a, const Piece& piece, float* 
   std::fill(ps.acc, ps.acc + ps.nrows * dv_acc, 0.0f);
   // K^T rows past the stored (padded) head dim are never written by the
   // dequantisation; the MLA V view may read them.
-  std::fill(ps.kt, ps.kt + dqk_pad * kTile, 0.0f);
+  if (!a.fused) std::fill(ps.kt, ps.kt + dqk_pad * kTile, 0.0f);
   return ps;
 }
 
@@ -299,8 +299,7 @@ HWY_INLINE void TileScoresAndValues(const DecodeArgs& a, PieceState& ps, const S
     t.ld = kTile;
     t.codes = ps.codes;
     t.codes_for = &ps.codes_for;
-    t.next = a.fused ? ps.ft.next : nullptr;
-    t.num_next = a.fused ? static_cast<int>(ps.ft.num_next) : 0;
+    t.pf = a.fused ? &ps.ft.pf : nullptr;
     a.score(a, t);
     if (a.fused) return;
   } else {
@@ -391,13 +390,33 @@ HWY_INLINE bool FinishPiece(const DecodeArgs& a, const Piece& piece, PieceState&
   return true;
 }
 
-// The sub-tiles of the tile of `seg` at tokens [u, end): the fused tiles
-// prefetch their K / V lines while this tile is computed.
-HWY_INLINE size_t NextSubTiles(int64_t head, const SegmentRef& seg, int64_t u, int64_t end, SubTile* next) {
-  if (seg.sink_offset >= 0) return 0;  // the sink page is small and hot
-  size_t n = 0;
-  for (int64_t t = u; t < end; t += kSub) next[n++] = seg.store.At(head, t);
-  return n;
+// Tiles between the one computed and the one whose lines it prefetches: two,
+// so that a fast (quantised) tile still has a tile's time of lead.
+inline constexpr int64_t kPrefetchTiles = 2;
+
+// Queues the lines (K, V, scales) of the tile of `seg` at tokens [u, end)
+// for the fused kernels to prefetch while the current tile is computed.
+HWY_INLINE void QueueTile(const DecodeArgs& a, int64_t head, const SegmentRef& seg, int64_t u,
+                          int64_t end, PrefetchQueue& q) {
+  q = PrefetchQueue();
+  if (seg.sink_offset >= 0) return;  // the sink page is small and hot
+  const StoreLayout& l = *seg.store.layout;
+  const float* last_ks = nullptr;
+  for (int64_t t = u; t < end; t += kSub) {
+    const SubTile st = seg.store.At(head, t);
+    q.Add(st.k, l.k_sub_bytes);
+    q.Add(st.v, l.v_sub_bytes);
+    if (!l.quantized()) continue;
+    q.Add(st.v_scale, 2 * kSub * l.v_groups * 4);
+    if (!l.k_per_channel) {
+      q.Add(st.k_scale, 2 * kSub * 4);
+    } else if (st.k_scale != last_ks) {  // a key group's sub-tiles share its scales
+      q.Add(st.k_scale, 2 * l.dk_pad * 4);
+      last_ks = st.k_scale;
+    }
+  }
+  // The loops that step it: the first row block's key lines and its P V tokens.
+  q.Plan(l.k_sub_bytes / 64 + CeilDiv(a.dv_acc, 64) * kTile);
 }
 
 // One piece: every compute tile of its blocks, in order.
@@ -407,15 +426,18 @@ inline bool RunPieceImpl(const DecodeArgs& a, const Piece& piece, float* HWY_RES
     const Block& blk = a.blocks[b];
     const SegmentRef& seg = a.segments[blk.segment];
     for (int64_t u = blk.u_begin; u < blk.u_end; u += kTile) {
-      if (a.fused) {  // the next tile of this block, or the first of the next block
-        ps.ft.num_next = 0;
-        const int64_t head = ps.pb->kv_head;
-        if (u + kTile < blk.u_end) {
-          ps.ft.num_next = NextSubTiles(head, seg, u + kTile, std::min(blk.u_end, u + 2 * kTile), ps.ft.next);
-        } else if (b + 1 < piece.block_end) {
-          const Block& nb = a.blocks[b + 1];
-          ps.ft.num_next = NextSubTiles(head, a.segments[nb.segment], nb.u_begin,
-                                        std::min(nb.u_end, nb.u_begin + kTile), ps.ft.next);
+      if (a.fused) {  // the tile kPrefetchTiles ahead in this piece (in this block or a later one)
+        int32_t nb = b;
+        int64_t nu = u;
+        for (int64_t step = 0; step < kPrefetchTiles && nb < piece.block_end; ++step) {
+          nu += kTile;
+          if (nu >= a.blocks[nb].u_end && ++nb < piece.block_end) nu = a.blocks[nb].u_begin;
+        }
+        if (nb < piece.block_end) {
+          const Block& tb = a.blocks[nb];
+          QueueTile(a, ps.pb->kv_head, a.segments[tb.segment], nu, std::min(tb.u_end, nu + kTile), ps.ft.pf);
+        } else {
+          ps.ft.pf = PrefetchQueue();
         }
       }
       const int64_t end = std::min(blk.u_end, u + kTile);

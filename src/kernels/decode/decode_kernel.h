@@ -25,6 +25,7 @@
 #ifndef ATTNKIT_KERNELS_DECODE_DECODE_KERNEL_H_
 #define ATTNKIT_KERNELS_DECODE_DECODE_KERNEL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -84,6 +85,45 @@ struct Piece {
   int32_t partial_row;
 };
 
+// A prefetch into L2 (decode streams K/V once: L2 holds a few tiles ahead).
+inline void PrefetchLine(const void* p) { __builtin_prefetch(p, 0, 2); }
+
+// The lines of a later tile, handed out `per_step` at a time by the loops.
+struct PrefetchQueue {
+  static constexpr int kMaxRanges = 4 * (kTile / kSub);
+  const char* base[kMaxRanges];
+  int64_t bytes[kMaxRanges];
+  int n = 0, cur = 0;
+  int64_t off = 0;
+  int per_step = 1;
+
+  void Add(const void* p, int64_t b) {
+    if (p != nullptr && b > 0 && n < kMaxRanges) {
+      base[n] = static_cast<const char*>(p);
+      bytes[n++] = b;
+    }
+  }
+  // Spreads the lines over about `steps` calls of Step().
+  void Plan(int64_t steps) {
+    int64_t lines = 0;
+    for (int i = 0; i < n; ++i) lines += (bytes[i] + 63) / 64;
+    per_step = static_cast<int>(std::max<int64_t>(1, (lines + steps - 1) / std::max<int64_t>(1, steps)));
+  }
+  inline void Step() {
+    for (int k = 0; k < per_step && cur < n; ++k) {
+      PrefetchLine(base[cur] + off);
+      off += 64;
+      if (off >= bytes[cur]) {
+        ++cur;
+        off = 0;
+      }
+    }
+  }
+  void Drain() {
+    while (cur < n) Step();
+  }
+};
+
 struct DecodeArgs;
 // Writes one finished output row: O (f32, dv, in the Hadamard basis of V) and
 // its LSE (natural log); applies the sink, rotates back, converts, stores.
@@ -103,9 +143,8 @@ struct ScoreTile {
   // re-quantise the queries for every key group).
   float* codes;
   const float** codes_for;
-  // The next tile's sub-tiles, whose key lines the first rows prefetch.
-  const SubTile* next;
-  int num_next;
+  // The queue of a later tile's lines, stepped by the first rows' word loop (or nullptr).
+  PrefetchQueue* pf;
 };
 using ScoreFn = void (*)(const DecodeArgs& a, const ScoreTile& t);
 

@@ -122,16 +122,16 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
 
 // Dots of kR rows x kS sub-tiles over every word-row, per digit:
 // hi[r][s], lo[r][s] (int32 x 16 tokens).
-// num_pf: sub-tiles of t.next whose word-row w is prefetched with it.
+// pf (or nullptr): the prefetch queue, stepped once per word-row.
 template <int kR, int kS, bool kInt4>
-ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, int num_pf,
+ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, PrefetchQueue* pf,
                        __m512i (&hi)[2][4], __m512i (&lo)[2][4]) {
   for (int r = 0; r < kR; ++r) {
     for (int s = 0; s < kS; ++s) hi[r][s] = lo[r][s] = _mm512_setzero_si512();
   }
   const __m512i low = _mm512_set1_epi32(0x0F0F0F0F);
   for (int64_t w = 0; w < words; ++w) {
-    for (int j = 0; j < num_pf; ++j) _mm_prefetch(reinterpret_cast<const char*>(t.next[j].k + w * 64), _MM_HINT_T0);
+    if (pf != nullptr) pf->Step();
     __m512i k[kS], k_odd[kS];
     for (int s = 0; s < kS; ++s) {
       const __m512i kv = _mm512_loadu_si512(t.subs[s0 + s].k + w * 64);
@@ -167,9 +167,9 @@ ATTNKIT_VNNI void ScoreBlock(const ScoreTile& t, const RowCodes* rc, int r0, int
   const StoreLayout& l = *t.layout;
   const int64_t words = kInt4 ? l.dk_pad / 8 : l.dk_pad / 4;
   __m512i hi[2][4], lo[2][4];
-  // The first block of rows and sub-tiles prefetches the next tile's keys.
-  const int num_pf = r0 == 0 && s0 == 0 ? t.num_next : 0;
-  Dots<kR, kS, kInt4>(t, words, rc + r0, s0, num_pf, hi, lo);
+  // The first block of rows and sub-tiles steps the prefetch queue.
+  PrefetchQueue* pf = r0 == 0 && s0 == 0 ? t.pf : nullptr;
+  Dots<kR, kS, kInt4>(t, words, rc + r0, s0, pf, hi, lo);
   for (int s = 0; s < kS; ++s) {
     const float* ks = t.subs[s0 + s].k_scale;
     for (int r = 0; r < kR; ++r) {

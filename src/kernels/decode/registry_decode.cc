@@ -20,8 +20,9 @@ std::vector<KernelInfo> DecodeKernelInfos() {
        "f32 products on dequantised K/V (exact up to f32 rounding)"},
       {decode::kVnniKernel, "decode", q_dtypes,
        "decode with int8/int4 keys: Q.K on the codes with AVX512-VNNI vpdpbusd (queries "
-       "quantised to int8 per row and key group), P.V fused from the stored value codes",
-       "int8 x int8/int4 Q.K products (queries rounded to int8), f32 P V"},
+       "quantised to 15-bit codes per row and key group, two s8 digits), P.V fused from the "
+       "stored value codes",
+       "integer Q.K on the key codes (queries rounded to 15 bits, ~1e-4 rel.), f32 P V"},
   };
 }
 }  // namespace attnkit
