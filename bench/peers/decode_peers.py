@@ -21,14 +21,17 @@ import time
 import numpy as np
 
 
-def timed(fn, min_time: float) -> float:
-    fn()
-    times, start = [], time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+def timed_pair(fn_a, fn_b, min_time: float) -> tuple[float, float]:
+    """Median ms of fn_a and fn_b, called alternately (load drift hits both alike)."""
+    fn_a()
+    fn_b()
+    ta, tb, start = [], [], time.perf_counter()
+    while len(ta) < 3 or time.perf_counter() - start < 2 * min_time:
+        for fn, times in ((fn_a, ta), (fn_b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
 
 
 def main() -> None:
@@ -67,8 +70,7 @@ def main() -> None:
     def run_torch():
         out_t["o"] = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, enable_gqa=True)
 
-    ms_a = timed(run_attnkit, a.min_time)
-    ms_t = timed(run_torch, a.min_time)
+    ms_a, ms_t = timed_pair(run_attnkit, run_torch, a.min_time)
     diff = (out_a.float() - out_t["o"].transpose(1, 2).float()).abs().max().item()
     gb = 2 * n * hkv * d * 2 / 1e9
     print(f"decode 1 token, Hq {hq} / Hkv {hkv} / D {d}, bf16 KV, context {n}, {a.threads} threads "

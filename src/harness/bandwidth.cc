@@ -75,4 +75,30 @@ Bandwidth MeasureReadBandwidth(int threads, int64_t bytes, int passes) {
   return r;
 }
 
+CacheEvictor::CacheEvictor(int64_t l3_bytes) {
+  const int64_t bytes = std::clamp<int64_t>(2 * l3_bytes, int64_t{64} << 20, int64_t{1} << 30);
+  buffer_.assign(static_cast<size_t>(bytes / 8), 1);
+}
+
+void CacheEvictor::Evict(int threads) const {
+  threads = std::max(1, threads);
+  const size_t share = buffer_.size() / static_cast<size_t>(threads) / 8 * 8;
+  volatile uint64_t sink = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num();
+#else
+    const int t = 0;
+#endif
+    const uint64_t s = SumLines(buffer_.data() + static_cast<size_t>(t) * share, share);
+#ifdef _OPENMP
+#pragma omp critical
+#endif
+    sink = sink + s;
+  }
+}
+
 }  // namespace attnkit::harness

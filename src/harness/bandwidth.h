@@ -5,6 +5,7 @@
 #define ATTNKIT_HARNESS_BANDWIDTH_H_
 
 #include <cstdint>
+#include <vector>
 
 namespace attnkit::harness {
 
@@ -20,6 +21,19 @@ struct Bandwidth {
 // contiguous share, `passes` times after one warm-up pass. Pages are touched
 // first by the thread that later reads them.
 Bandwidth MeasureReadBandwidth(int threads, int64_t bytes = 0, int passes = 7);
+
+// Evicts the caches between timed calls of a memory-bound kernel: Evict()
+// reads a buffer of twice the L3 (at least 64 MiB, at most 1 GiB), so that
+// data the kernel read before (a decode step's KV cache, which in a real model
+// step is long evicted by the other layers) comes from DRAM again.
+class CacheEvictor {
+ public:
+  explicit CacheEvictor(int64_t l3_bytes);
+  void Evict(int threads) const;
+
+ private:
+  std::vector<uint64_t> buffer_;
+};
 
 }  // namespace attnkit::harness
 

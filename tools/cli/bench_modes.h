@@ -21,6 +21,7 @@ struct BenchFlags {
   bool autotune = false;  // --autotune: measured tile choice per shape (PlanOptions::autotune)
   bool decode = false, sparse = false, linear = false;  // family modes
   std::string kernel;     // --kernel (decode mode): a registered decode kernel; "" = the planner's
+  bool warm = false;      // --warm (decode mode): keep the caches between timed calls
 };
 
 // --filter as a regex ("" = everything); a bad pattern is an attnkit::Error.

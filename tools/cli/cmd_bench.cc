@@ -225,10 +225,14 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--kernel", f->kernel,
                   "decode mode: run this registered decode kernel (attnkit plan --list-kernels) "
                   "instead of the planner's choice");
+  cmd->add_flag("--warm", f->warm,
+                "decode mode: do not evict the caches between timed calls (by default each call "
+                "reads its KV cache from DRAM, as a step of a real model does)");
   cmd->callback([f] {
     ATTNKIT_CHECK(f->decode + f->sparse + f->linear <= 1,
                   "--decode, --sparse and --linear are separate modes: give at most one");
     ATTNKIT_CHECK(f->kernel.empty() || f->decode, "--kernel applies to --decode only (dense: attnkit run --kernel)");
+    ATTNKIT_CHECK(!f->warm || f->decode, "--warm applies to --decode only");
     if (f->decode) return RunDecodeBench(*f);
     if (f->sparse) return RunSparseBench(*f);
     if (f->linear) return RunLinearBench(*f);

@@ -29,8 +29,8 @@
 // early; so each tile requests the lines (K, V, scales) of a tile
 // kPrefetchTiles ahead, a few lines per iteration of the first row block's
 // channel and token loops (PrefetchQueue): spread over the whole tile, never a
-// burst that fills the line-fill buffers and stalls the core (a burst in the
-// short VNNI score loop cost int8 ~30% of its time).
+// burst that fills the line-fill buffers and stalls the core (with a burst in
+// the short VNNI score loop, a third of that loop's samples sat on prefetches).
 
 #if defined(ATTNKIT_KERNELS_DECODE_DECODE_FUSED_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTNKIT_KERNELS_DECODE_DECODE_FUSED_INL_H_
