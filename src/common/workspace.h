@@ -34,6 +34,27 @@ class AlignedWorkspace {
   size_t bytes_;
 };
 
+// Zeroed memory for large, long-lived buffers read by streaming kernels (the
+// KV-cache pool): buffers of 2 MiB or more start on a 2 MiB boundary and ask
+// the kernel for transparent huge pages (madvise), so that a decode step that
+// walks a long cache misses the TLB once per 2 MiB, not once per 4 KiB page.
+class HugePageBuffer {
+ public:
+  HugePageBuffer() = default;
+  explicit HugePageBuffer(size_t bytes);
+  HugePageBuffer(const HugePageBuffer&) = delete;
+  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
+  HugePageBuffer(HugePageBuffer&& o) noexcept : data_(o.data_), bytes_(o.bytes_) { o.data_ = nullptr; }
+  HugePageBuffer& operator=(HugePageBuffer&& o) noexcept;
+  ~HugePageBuffer();
+  uint8_t* data() const { return data_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 }  // namespace attnkit
 
 #endif  // ATTNKIT_COMMON_WORKSPACE_H_

@@ -122,8 +122,9 @@ HWY_INLINE void FusedScoreBlock(const StoreLayout& l, const TokenVecs& tv, size_
   for (size_t r = 0; r < R; ++r) {
     for (size_t v = 0; v < V; ++v) acc[r][v] = hn::Zero(df);
   }
+  PrefetchQueue::Cursor pfc = PrefetchQueue::Of(pf);
   for (size_t c0 = 0; c0 < dk; c0 += kCpl) {
-    if (pf != nullptr) pf->Step();
+    pfc.Step();
     const size_t c1 = std::min(dk, c0 + kCpl);
     for (size_t c = c0; c < c1; ++c) {
       hn::Vec<decltype(df)> x[V];
@@ -140,6 +141,7 @@ HWY_INLINE void FusedScoreBlock(const StoreLayout& l, const TokenVecs& tv, size_
       }
     }
   }
+  pfc.Save();
   for (size_t v = 0; v < V; ++v) {
     const size_t col = (v0 + v) * N;
     if constexpr (M == KScale::kPerToken) {  // s_t dot + z_t sum(q)
@@ -258,8 +260,9 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
   for (size_t r = 0; r < R; ++r) {
     for (size_t v = 0; v < V; ++v) a[r][v] = hn::LoadU(df, acc + r * lda + c0 + v * N);
   }
+  PrefetchQueue::Cursor pfc = PrefetchQueue::Of(pf);
   for (size_t t = t0; t < t1; ++t) {
-    if (pf != nullptr) pf->Step();
+    pfc.Step();
     hn::Vec<decltype(df)> x[V];
     if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
       if (N == 16) {  // one 16-byte load per 32-channel chunk: its low and high nibbles
@@ -285,6 +288,7 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
       }
     }
   }
+  pfc.Save();
   for (size_t r = 0; r < R; ++r) {
     for (size_t v = 0; v < V; ++v) {
       auto y = a[r][v];

@@ -91,36 +91,69 @@ inline void PrefetchLine(const void* p) { __builtin_prefetch(p, 0, 2); }
 // The lines of a later tile, handed out `per_step` at a time by the loops.
 struct PrefetchQueue {
   static constexpr int kMaxRanges = 4 * (kTile / kSub);
-  const char* base[kMaxRanges];
-  int64_t bytes[kMaxRanges];
-  int n = 0, cur = 0;
-  int64_t off = 0;
+  const char* begin[kMaxRanges];
+  const char* end[kMaxRanges];
+  int n = 0;
   int per_step = 1;
+  // Where the next line is: range `cur`, address `at`.
+  int cur = 0;
+  const char* at = nullptr;
 
-  void Add(const void* p, int64_t b) {
-    if (p != nullptr && b > 0 && n < kMaxRanges) {
-      base[n] = static_cast<const char*>(p);
-      bytes[n++] = b;
+  // Queues [p, p + bytes) (whole lines); a range that continues the last one extends it.
+  void Add(const void* p, int64_t bytes) {
+    if (p == nullptr || bytes <= 0) return;
+    const char* b = static_cast<const char*>(p);
+    const char* e = b + (bytes + 63) / 64 * 64;
+    if (n > 0 && end[n - 1] == b) {
+      end[n - 1] = e;
+    } else if (n < kMaxRanges) {
+      begin[n] = b;
+      end[n++] = e;
     }
   }
-  // Spreads the lines over about `steps` calls of Step().
+  // Spreads the lines over about `steps` calls of Cursor::Step().
   void Plan(int64_t steps) {
     int64_t lines = 0;
-    for (int i = 0; i < n; ++i) lines += (bytes[i] + 63) / 64;
+    for (int i = 0; i < n; ++i) lines += (end[i] - begin[i]) / 64;
     per_step = static_cast<int>(std::max<int64_t>(1, (lines + steps - 1) / std::max<int64_t>(1, steps)));
+    cur = 0;
+    at = n > 0 ? begin[0] : nullptr;
   }
-  inline void Step() {
-    for (int k = 0; k < per_step && cur < n; ++k) {
-      PrefetchLine(base[cur] + off);
-      off += 64;
-      if (off >= bytes[cur]) {
-        ++cur;
-        off = 0;
+
+  // The position, copied into a loop's registers and written back after it.
+  struct Cursor {
+    PrefetchQueue* q;
+    const char* at;
+    const char* stop;
+    int cur;
+    inline void Step() {
+      if (q == nullptr) return;
+      for (int k = 0; k < q->per_step; ++k) {
+        if (at >= stop) {
+          if (cur + 1 >= q->n) return;
+          ++cur;
+          at = q->begin[cur];
+          stop = q->end[cur];
+        }
+        PrefetchLine(at);
+        at += 64;
       }
     }
+    void Save() {
+      if (q == nullptr) return;
+      q->cur = cur;
+      q->at = at;
+    }
+  };
+  // A cursor of `q`, or one that does nothing (q == nullptr).
+  static Cursor Of(PrefetchQueue* q) {
+    if (q == nullptr || q->n == 0) return Cursor{nullptr, nullptr, nullptr, 0};
+    return Cursor{q, q->at, q->end[q->cur], q->cur};
   }
   void Drain() {
-    while (cur < n) Step();
+    Cursor c = Of(this);
+    while (c.q != nullptr && (c.at < c.stop || c.cur + 1 < n)) c.Step();
+    c.Save();
   }
 };
 

@@ -130,8 +130,9 @@ ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, in
     for (int s = 0; s < kS; ++s) hi[r][s] = lo[r][s] = _mm512_setzero_si512();
   }
   const __m512i low = _mm512_set1_epi32(0x0F0F0F0F);
+  PrefetchQueue::Cursor pfc = PrefetchQueue::Of(pf);
   for (int64_t w = 0; w < words; ++w) {
-    if (pf != nullptr) pf->Step();
+    pfc.Step();
     __m512i k[kS], k_odd[kS];
     for (int s = 0; s < kS; ++s) {
       const __m512i kv = _mm512_loadu_si512(t.subs[s0 + s].k + w * 64);
@@ -159,6 +160,7 @@ ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, in
       }
     }
   }
+  pfc.Save();
 }
 
 // Scores of kR rows (from r0) and kS sub-tiles (from s0) into t.s.

@@ -315,9 +315,8 @@ KVCache::KVCache(const KVCacheConfig& config) : impl_(std::make_unique<CacheImpl
   const double bytes = static_cast<double>(c.num_pages) * static_cast<double>(c.main.page_bytes);
   ATTNKIT_CHECK(bytes <= static_cast<double>(int64_t{1} << 40), "KV cache would need ", bytes,
                 " bytes (more than 1 TiB): reduce num_pages, max_seqs or max_seq_len");
-  c.pool_storage.assign(static_cast<size_t>(bytes) + decode::kAlign, 0);
-  const auto addr = reinterpret_cast<uintptr_t>(c.pool_storage.data());
-  c.pool = c.pool_storage.data() + (decode::kAlign - addr % decode::kAlign) % decode::kAlign;
+  c.pool_storage = HugePageBuffer(static_cast<size_t>(bytes));
+  c.pool = c.pool_storage.data();
   c.refcount.assign(static_cast<size_t>(c.num_pages), 0);
   for (int64_t p = c.num_pages - 1; p >= 0; --p) c.free_list.push_back(static_cast<int32_t>(p));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "attnkit/kv_cache.h"
+#include "src/common/workspace.h"
 #include "src/kernels/decode/kv_layout.h"
 
 namespace attnkit::decode {
@@ -64,8 +65,8 @@ struct CacheImpl {
   int64_t sink_tokens = 0;
   int64_t hb_k = 1, hb_v = 1;  // Hadamard blocks (1 = off)
 
-  std::vector<uint8_t> pool_storage;
-  uint8_t* pool = nullptr;  // 64-byte aligned
+  HugePageBuffer pool_storage;  // zeroed; 2 MiB aligned (huge pages) when large
+  uint8_t* pool = nullptr;      // pool_storage.data()
   int64_t num_pages = 0;    // kPaged pool pages, or kContiguous slots
   std::vector<int32_t> refcount;
   std::vector<int32_t> free_list;
