@@ -40,6 +40,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "src/kernels/local/neighborhood.h"
@@ -73,6 +74,39 @@ HWY_INLINE const T* Row(const TensorView& t, int64_t b, int64_t h, int64_t n) {
   return static_cast<const T*>(t.data) + b * t.strides[0] + h * t.strides[1] + n * t.strides[2];
 }
 
+// dst[dd * ld + x] = scale * float(row(x)[dd]) for x < n, dd < depth, and 0
+// for x in [n, RoundUp(n, N)): N rows at a time are converted into a small
+// row-major block (64 columns), whose columns are then gathered into
+// contiguous vectors (one gather + one store per N elements, not N scalar
+// stores with stride ld).
+template <typename T, class RowOf>
+HWY_INLINE void TransposeRows(RowOf&& row, int64_t n, int64_t depth, float scale,
+                              float* HWY_RESTRICT dst, int64_t ld) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t kW = 64;
+  HWY_ALIGN float block[16 * kW];  // N <= 16 rows
+  const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(kW)));
+  for (int64_t x0 = 0; x0 < n; x0 += N) {
+    const int64_t nx = std::min(N, n - x0);
+    for (int64_t d0 = 0; d0 < depth; d0 += kW) {
+      const int64_t w = std::min(kW, depth - d0);
+      for (int64_t i = 0; i < N; ++i) {
+        if (i < nx) {
+          ConvertScaleRow(static_cast<const T*>(row(x0 + i)) + d0, static_cast<size_t>(w), scale,
+                          block + i * kW);
+        } else {
+          std::fill(block + i * kW, block + i * kW + w, 0.0f);
+        }
+      }
+      for (int64_t dd = 0; dd < w; ++dd) {
+        hn::StoreU(hn::GatherIndex(d, block + dd, idx), d, dst + (d0 + dd) * ld + x0);
+      }
+    }
+  }
+}
+
 // K^T and V^T of one line of (b, g), in f32 (see neighborhood.h).
 template <typename T>
 void PackLineT(const LineArgs& a, const TensorView& k, const TensorView& v, int64_t b, int64_t g,
@@ -81,14 +115,10 @@ void PackLineT(const LineArgs& a, const TensorView& k, const TensorView& v, int6
   const int64_t ls = SubLength(lane, line % lane.dilation);
   float* HWY_RESTRICT kl = kt + line * a.dqk * a.lp;
   float* HWY_RESTRICT vl = vt + line * a.dv * a.lp;
-  float row[1024];  // dqk, dv <= 1024 (validated)
-  for (int64_t x = 0; x < ls; ++x) {
-    const int64_t n = TokenOf(a, line, x);
-    ConvertScaleRow(Row<T>(k, b, g, n), static_cast<size_t>(a.dqk), 1.0f, row);
-    for (int64_t dd = 0; dd < a.dqk; ++dd) kl[dd * a.lp + x] = row[dd];
-    ConvertScaleRow(Row<T>(v, b, g, n), static_cast<size_t>(a.dv), 1.0f, row);
-    for (int64_t e = 0; e < a.dv; ++e) vl[e * a.lp + x] = row[e];
-  }
+  TransposeRows<T>([&](int64_t x) { return Row<T>(k, b, g, TokenOf(a, line, x)); }, ls, a.dqk,
+                   1.0f, kl, a.lp);
+  TransposeRows<T>([&](int64_t x) { return Row<T>(v, b, g, TokenOf(a, line, x)); }, ls, a.dv,
+                   1.0f, vl, a.lp);
   for (int64_t dd = 0; dd < a.dqk; ++dd) std::fill(kl + dd * a.lp + ls, kl + (dd + 1) * a.lp, 0.0f);
   for (int64_t e = 0; e < a.dv; ++e) std::fill(vl + e * a.lp + ls, vl + (e + 1) * a.lp, 0.0f);
 }
@@ -146,32 +176,6 @@ HWY_INLINE void LogitsBlock(D d, const float* const* q, int64_t lp, int64_t dqk,
   }
 }
 
-// O^T[e0, e0 + kE) += sum_{c < k} p_j[c] * V^T[e][start + c] for kR tile rows
-// of one key line vl (V^T [dv][lp], at row e0): p[j] is row j's probabilities
-// of the line ([k][N]), o[j] its O^T ([dv][N]) in memory (loaded and stored
-// once per key line, kR x kE accumulators in registers over the k offsets).
-template <LoadMode kMode, int64_t kR, int64_t kE, class D, class VI>
-HWY_INLINE void ValuesBlock(D d, const float* const* p, int64_t k, const float* HWY_RESTRICT vl,
-                            int64_t lp, int64_t base, VI idx, int64_t e0, float* const* o) {
-  using V = hn::Vec<D>;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  V acc[kR][kE];
-  for (int64_t j = 0; j < kR; ++j) {
-    for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::LoadU(d, o[j] + (e0 + e) * N);
-  }
-  for (int64_t c = 0; c < k; ++c) {
-    V vv[kE];
-    for (int64_t e = 0; e < kE; ++e) vv[e] = LoadWindow<kMode>(d, vl + e * lp, base, idx, c);
-    for (int64_t j = 0; j < kR; ++j) {
-      const V pv = hn::LoadU(d, p[j] + c * N);
-      for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::MulAdd(pv, vv[e], acc[j][e]);
-    }
-  }
-  for (int64_t j = 0; j < kR; ++j) {
-    for (int64_t e = 0; e < kE; ++e) hn::StoreU(acc[j][e], d, o[j] + (e0 + e) * N);
-  }
-}
-
 // The key lines of a tile: U (ascending) and, per key line u, the rows that
 // read it — a run [row_begin, row_end) of consecutive rows, since windows are
 // monotone in the row coordinate — and each such row's index o of u in its
@@ -183,6 +187,41 @@ struct TileKeys {
   int64_t* run;               // [n x 2] row_begin, row_end
   int64_t count[kTileRows];   // key lines per row
 };
+
+// O^T[e0, e0 + kE) += sum_{u, c < k} p_j[u][c] * V^T_u[e][start + c] for the
+// kR rows j0 .. j0 + kR - 1 of the tile, over the key lines u in [ua, ub) that
+// all of these rows read (U's lines come in runs of equal row sets: for rank 2
+// and R rows, K - R + 1 lines read by every row). O^T rows (o[j], [dv][N]) are
+// loaded and stored once per run; the kR x kE accumulators stay in registers
+// over its lines and offsets.
+template <LoadMode kMode, int64_t kR, int64_t kE, class D, class VI>
+HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t ua, int64_t ub, int64_t j0,
+                            float* const* srow, int64_t k, const float* HWY_RESTRICT vt,
+                            int64_t dv, int64_t lp, int64_t base, VI idx, int64_t e0,
+                            float* const* o) {
+  using V = hn::Vec<D>;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  V acc[kR][kE];
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::LoadU(d, o[j0 + j] + (e0 + e) * N);
+  }
+  for (int64_t u = ua; u < ub; ++u) {
+    const float* HWY_RESTRICT vl = vt + (keys.lines[u] * dv + e0) * lp;
+    const float* p[kR];
+    for (int64_t j = 0; j < kR; ++j) p[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
+    for (int64_t c = 0; c < k; ++c) {
+      V vv[kE];
+      for (int64_t e = 0; e < kE; ++e) vv[e] = LoadWindow<kMode>(d, vl + e * lp, base, idx, c);
+      for (int64_t j = 0; j < kR; ++j) {
+        const V pv = hn::LoadU(d, p[j] + c * N);
+        for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::MulAdd(pv, vv[e], acc[j][e]);
+      }
+    }
+  }
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t e = 0; e < kE; ++e) hn::StoreU(acc[j][e], d, o[j0 + j] + (e0 + e) * N);
+  }
+}
 
 // Key lines of query `line`: the product of the outer axes' windows,
 // row-major like the lines (ascending). Returns their count.
@@ -346,17 +385,16 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
   const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, dv = a.dv, lp = a.lp;
 
   // Scratch (LineScratchFloats): Q^T [R][dqk x lp] | S [R][K^rank x N] | O^T
-  // [R][dv x N] | one Q row [RoundUp(dqk, 16)] | int64 key-line tables.
+  // [R][dv x N] | int64 key-line tables.
   int64_t max_keys = 1, outer_keys = 1;
   for (int i = 0; i < kRank; ++i) max_keys *= a.axes[static_cast<size_t>(i)].kernel;
   for (int i = 0; i + 1 < kRank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
   float* HWY_RESTRICT qt = scratch;
   float* HWY_RESTRICT s = qt + kTileRows * dqk * lp;
   float* HWY_RESTRICT ot = s + kTileRows * max_keys * N;
-  float* HWY_RESTRICT qrow = ot + kTileRows * dv * N;
   // int64_t tables need 8-byte alignment; a worker's scratch may start at an
   // odd float (LineScratchFloats leaves 16 floats of slack for this).
-  float* idx_base = qrow + (dqk + 15) / 16 * 16;
+  float* idx_base = ot + kTileRows * dv * N;
   idx_base += (reinterpret_cast<uintptr_t>(idx_base) / sizeof(float)) & 1;
   int64_t* per_row = reinterpret_cast<int64_t*>(idx_base);
   TileKeys keys;
@@ -369,11 +407,8 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
   for (int64_t j = 0; j < tile.rows; ++j) {
     const int64_t line = tile.line0 + j * tile.step;
     float* HWY_RESTRICT qj = qt + j * dqk * lp;
-    for (int64_t x = 0; x < ls; ++x) {
-      ConvertScaleRow(Row<T>(a.q, b, h, TokenOf(a, line, x)), static_cast<size_t>(dqk),
-                      a.scale_log2, qrow);
-      for (int64_t dd = 0; dd < dqk; ++dd) qj[dd * lp + x] = qrow[dd];
-    }
+    TransposeRows<T>([&](int64_t x) { return Row<T>(a.q, b, h, TokenOf(a, line, x)); }, ls, dqk,
+                     a.scale_log2, qj, lp);
     for (int64_t dd = 0; dd < dqk; ++dd) std::fill(qj + dd * lp + ls, qj + (dd + 1) * lp, 0.0f);
   }
 
@@ -411,32 +446,36 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
         RowSoftmax(d, lv, k, keys.count[j] * k, srow[j], ms[j], lsum[j]);
         std::fill(orow[j], orow[j] + dv * N, 0.0f);
       }
-      // P V, key line by key line.
-      for (int64_t u = 0; u < keys.n; ++u) {
-        const int64_t j0 = keys.run[2 * u], rows = keys.run[2 * u + 1] - j0;
-        const float* pj[kTileRows];
-        float* oj[kTileRows];
-        for (int64_t j = 0; j < rows; ++j) {
-          pj[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
-          oj[j] = orow[j0 + j];
-        }
-        const float* vl = a.vt + keys.lines[u] * dv * lp;
+      // P V, one run of key lines with the same rows at a time.
+      for (int64_t ua = 0; ua < keys.n;) {
+        const int64_t j0 = keys.run[2 * ua], j1 = keys.run[2 * ua + 1];
+        int64_t ub = ua + 1;
+        while (ub < keys.n && keys.run[2 * ub] == j0 && keys.run[2 * ub + 1] == j1) ++ub;
         for (int64_t e0 = 0; e0 < dv; e0 += kC) {
-          VisitBlock<kTileRows, kC>(rows, std::min(kC, dv - e0), [&](auto r_tag, auto e_tag) {
+          VisitBlock<kTileRows, kC>(j1 - j0, std::min(kC, dv - e0), [&](auto r_tag, auto e_tag) {
             ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
-                d, pj, k, vl + e0 * lp, lp, lv.base, idx, e0, oj);
+                d, keys, ua, ub, j0, srow, k, a.vt, dv, lp, lv.base, idx, e0, orow);
           });
         }
+        ua = ub;
       }
-      // O^T -> output rows (and LSE).
+      // O^T / l -> output rows (and LSE): lane i's row is column i of O^T,
+      // gathered N values at a time.
+      const auto col = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(N)));
       for (int64_t j = 0; j < tile.rows; ++j) {
         const int64_t line = tile.line0 + j * tile.step;
+        const auto inv = hn::Div(hn::Set(d, 1.0f), hn::LoadU(d, lsum[j]));
+        float* HWY_RESTRICT oj = orow[j];
+        for (int64_t e = 0; e < dv; ++e) hn::StoreU(hn::Mul(hn::LoadU(d, oj + e * N), inv), d, oj + e * N);
         for (int64_t i = 0; i < lv.nv; ++i) {
           const int64_t n = TokenOf(a, line, x0 + i);
           TOut* out = static_cast<TOut*>(a.out.data) + b * a.out.strides[0] +
                       h * a.out.strides[1] + n * a.out.strides[2];
-          const float inv = 1.0f / lsum[j][i];
-          for (int64_t e = 0; e < dv; ++e) StoreFromF32(out, a.out.dtype, e, orow[j][e * N + i] * inv);
+          int64_t e = 0;
+          if constexpr (std::is_same_v<TOut, float>) {
+            for (; e + N <= dv; e += N) hn::StoreU(hn::GatherIndex(d, oj + e * N + i, col), d, out + e);
+          }
+          for (; e < dv; ++e) StoreFromF32(out, a.out.dtype, e, oj[e * N + i]);
           if (a.lse.data != nullptr) {
             float* lse = static_cast<float*>(a.lse.data) + b * a.lse.strides[0] +
                          h * a.lse.strides[1] + n * a.lse.strides[2];

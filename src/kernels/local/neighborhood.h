@@ -9,7 +9,7 @@
 // With dilation r on that axis the tokens split into r residue classes; each
 // (outer coordinates, residue) pair is a "line" of Ls tokens, packed per
 // (batch, KV head) as
-//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + RoundUp(K, 16) + 16
+//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + 16
 //   V^T  [line][Dv][lp]        floats (zero padding past Ls),
 // and per work item the query lines as Q^T [Dqk][lp], pre-scaled by
 // scale * log2 e. Outer axes only select which key lines a query line reads.

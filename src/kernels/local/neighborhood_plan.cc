@@ -47,8 +47,7 @@ int64_t LineScratchFloats(const LineArgs& a) {
   for (int i = 0; i + 1 < a.rank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
   // int64 tables: per-row key lines, U, runs (kTileRows x outer_keys each at most), locals.
   const int64_t tables = 4 * kTileRows * outer_keys + kTileRows * kTileRows * outer_keys;
-  return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + RoundUp16(a.dqk) +
-         2 * tables + 16;
+  return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + 2 * tables + 16;
 }
 
 std::vector<LineTile> MakeTiles(const LineArgs& a) {
@@ -131,26 +130,51 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   const local::Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
   a.dqk = spec.head_dim_qk;
   a.dv = spec.head_dim_v;
-  a.lp = local::RoundUp16(local::SubLength(lane, 0)) + local::RoundUp16(lane.kernel) + 16;
+  // Reads of a line's packed row stop before Ls + N - 1 (window starts + offsets
+  // < Ls, plus the N - 1 lanes of an unaligned load): 16 floats of padding.
+  a.lp = local::RoundUp16(local::SubLength(lane, 0)) + 16;
   a.scale_log2 = spec.resolved_scale() * 1.4426950408889634f;
   a.q = t.q;
   a.out = t.out;
   a.lse = spec.return_lse ? t.lse : TensorView{};
 
-  // Two parallel loops (not two per (batch, KV head): on a loaded machine each
-  // loop's barrier waits for the slowest thread): pack K^T / V^T of every
-  // (batch, KV head), then every (batch, query head, tile), tiles fastest.
+  // Work items. With at least two (batch, KV head) pairs per thread, one item
+  // is one pair: it packs K^T / V^T into the worker's buffer and runs every
+  // tile of every query head of the group while the packed lines are still in
+  // cache (no barrier between packing and use). Otherwise two parallel loops:
+  // pack every pair, then every (batch, query head, tile), tiles fastest. (Not
+  // two loops per pair: on a loaded machine each barrier waits for the
+  // slowest thread.)
   const int64_t lines = local::NumLines(a), batch = t.q.shape[0], hkv = spec.num_kv_heads;
-  const int64_t group = spec.num_q_heads / hkv;
+  const int64_t group = spec.num_q_heads / hkv, threads = ctx.num_threads();
   const int64_t kt_floats = lines * a.dqk * a.lp, vt_floats = lines * a.dv * a.lp;
   const std::vector<local::LineTile> tiles = local::MakeTiles(a);
   const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   const int64_t scratch_floats = local::LineScratchFloats(a);
-  const int64_t pack_floats = batch * hkv * (kt_floats + vt_floats);
-  float* const kt = local::CallWorkspace(pack_floats + scratch_floats * ctx.num_threads());
-  float* const vt = kt + batch * hkv * kt_floats;
-  float* const scratch = vt + batch * hkv * vt_floats;
+  const bool per_pair = batch * hkv >= 2 * threads;
+  const int64_t buffers = per_pair ? threads : batch * hkv;  // K^T / V^T buffers
+  float* const kt = local::CallWorkspace(buffers * (kt_floats + vt_floats) + scratch_floats * threads);
+  float* const vt = kt + buffers * kt_floats;
+  float* const scratch = vt + buffers * vt_floats;
   const local::NeighborhoodFns fns = local::GetNeighborhoodFns();
+  const auto run_tile = [&](int worker, int64_t b, int64_t h, int64_t buffer, int64_t tile) {
+    local::LineArgs w = a;
+    w.kt = kt + buffer * kt_floats;
+    w.vt = vt + buffer * vt_floats;
+    fns.tile(w, b, h, tiles[static_cast<size_t>(tile)], scratch + worker * scratch_floats);
+  };
+  if (per_pair) {
+    ParallelFor(ctx.num_threads(), batch * hkv, [&](int worker, int64_t bg) {
+      const int64_t b = bg / hkv, g = bg % hkv;
+      for (int64_t line = 0; line < lines; ++line) {
+        fns.pack(a, t.k, t.v, b, g, line, kt + worker * kt_floats, vt + worker * vt_floats);
+      }
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t tile = 0; tile < n_tiles; ++tile) run_tile(worker, b, h, worker, tile);
+      }
+    });
+    return;
+  }
   ParallelFor(ctx.num_threads(), batch * hkv * lines, [&](int, int64_t item) {
     const int64_t bg = item / lines;
     fns.pack(a, t.k, t.v, bg / hkv, bg % hkv, item % lines, kt + bg * kt_floats,
@@ -158,10 +182,7 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   });
   ParallelFor(ctx.num_threads(), batch * spec.num_q_heads * n_tiles, [&](int worker, int64_t item) {
     const int64_t bh = item / n_tiles, b = bh / spec.num_q_heads, h = bh % spec.num_q_heads;
-    local::LineArgs w = a;
-    w.kt = kt + (b * hkv + h / group) * kt_floats;
-    w.vt = vt + (b * hkv + h / group) * vt_floats;
-    fns.tile(w, b, h, tiles[static_cast<size_t>(item % n_tiles)], scratch + worker * scratch_floats);
+    run_tile(worker, b, h, b * hkv + h / group, item % n_tiles);
   });
 }
 
