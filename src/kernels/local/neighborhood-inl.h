@@ -40,7 +40,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 
 #include "hwy/highway.h"
 #include "src/kernels/local/neighborhood.h"
@@ -372,9 +371,11 @@ HWY_INLINE void RowSoftmax(D d, const LaneVector& lv, int64_t k, int64_t n_keys,
   hn::StoreU(hn::Add(l0, l1), d, ls_sum);
 }
 
-template <int kRank, typename T, typename TOut>
-void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
-                  float* scratch) {
+// The input and output dtypes are runtime values here (only the Q transpose
+// and the output stores depend on them), so the micro-kernels are instantiated
+// once per rank, not once per (rank, input, output dtype).
+template <int kRank>
+void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, float* scratch) {
   const ScopedFlushDenormals flush;
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
@@ -407,8 +408,11 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
   for (int64_t j = 0; j < tile.rows; ++j) {
     const int64_t line = tile.line0 + j * tile.step;
     float* HWY_RESTRICT qj = qt + j * dqk * lp;
-    TransposeRows<T>([&](int64_t x) { return Row<T>(a.q, b, h, TokenOf(a, line, x)); }, ls, dqk,
-                     a.scale_log2, qj, lp);
+    VisitStorageType(a.q.dtype, [&](auto in_tag) {
+      using T = decltype(in_tag);
+      TransposeRows<T>([&](int64_t x) { return Row<T>(a.q, b, h, TokenOf(a, line, x)); }, ls, dqk,
+                       a.scale_log2, qj, lp);
+    });
     for (int64_t dd = 0; dd < dqk; ++dd) std::fill(qj + dd * lp + ls, qj + (dd + 1) * lp, 0.0f);
   }
 
@@ -469,11 +473,13 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
         for (int64_t e = 0; e < dv; ++e) hn::StoreU(hn::Mul(hn::LoadU(d, oj + e * N), inv), d, oj + e * N);
         for (int64_t i = 0; i < lv.nv; ++i) {
           const int64_t n = TokenOf(a, line, x0 + i);
-          TOut* out = static_cast<TOut*>(a.out.data) + b * a.out.strides[0] +
-                      h * a.out.strides[1] + n * a.out.strides[2];
+          void* out = static_cast<unsigned char*>(a.out.data) +
+                      (b * a.out.strides[0] + h * a.out.strides[1] + n * a.out.strides[2]) *
+                          static_cast<int64_t>(SizeOf(a.out.dtype));
           int64_t e = 0;
-          if constexpr (std::is_same_v<TOut, float>) {
-            for (; e + N <= dv; e += N) hn::StoreU(hn::GatherIndex(d, oj + e * N + i, col), d, out + e);
+          if (a.out.dtype == DType::kF32) {
+            float* HWY_RESTRICT of = static_cast<float*>(out);
+            for (; e + N <= dv; e += N) hn::StoreU(hn::GatherIndex(d, oj + e * N + i, col), d, of + e);
           }
           for (; e < dv; ++e) StoreFromF32(out, a.out.dtype, e, oj[e * N + i]);
           if (a.lse.data != nullptr) {
@@ -485,15 +491,6 @@ void ProcessTileT(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile,
       }
     });
   }
-}
-
-template <int kRank>
-void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, float* scratch) {
-  VisitStorageType(a.q.dtype, [&](auto in_tag) {
-    VisitStorageType(a.out.dtype, [&](auto out_tag) {
-      ProcessTileT<kRank, decltype(in_tag), decltype(out_tag)>(a, b, h, tile, scratch);
-    });
-  });
 }
 
 }  // namespace HWY_NAMESPACE
