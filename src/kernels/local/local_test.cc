@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Neighbourhood attention against a brute-force masked fp64 reference for
 // ranks 1-3, dilations 1-3, strides, odd and even kernels, per-axis causal and
-// borders; its invariants (K^rank keys per query, K = L is dense, stride = K is
+// borders, and the tiled kernel's edges (tile / vector-exact, +- 1 and prime
+// extents, kernels 3..13, GQA, Dqk != Dv); its invariants (K^rank keys per query, K = L is dense, stride = K is
 // Swin without shift); Swin window attention against the explicit window
 // partition (shifted, relative position bias); every invalid parameter.
 #include <gtest/gtest.h>
@@ -111,6 +112,67 @@ std::vector<NaCase> NaCases() {
   return v;
 }
 
+// The tiled kernel (neighborhood-inl.h): tiles of kTileRows = 4 query lines
+// along axis rank - 2, a lane vector of 4 / 8 / 16 queries along the last
+// axis. Row extents tile-exact, tile +- 1 and prime (last tile of 1-3 rows),
+// lane extents vector-exact, +- 1 and prime, kernels 3..13 (odd and even),
+// dilation 1..3 on either axis, causal per axis, borders everywhere.
+std::vector<NaCase> TileCases() {
+  std::vector<NaCase> v;
+  struct Grid2 {
+    int64_t rows, lanes, k0, k1;
+  };
+  const Grid2 grids[] = {{4, 16, 3, 3},   {8, 16, 3, 5},  {7, 15, 5, 7},  {9, 17, 7, 7},
+                         {13, 31, 13, 5}, {5, 33, 4, 6},  {16, 13, 9, 11}, {17, 29, 13, 13},
+                         {11, 23, 6, 8},  {12, 40, 11, 3}};
+  int variant = 0;
+  for (const Grid2& g : grids) {
+    for (auto [r0, r1] : {std::pair{1, 1}, {2, 1}, {1, 2}, {3, 3}}) {
+      if (g.k0 * r0 > g.rows || g.k1 * r1 > g.lanes) continue;
+      for (auto [c0, c1] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
+        if ((variant++ % 3) != 0 && !(r0 == 1 && r1 == 1)) continue;  // thin out the dilated ones
+        v.push_back(Make("tile2d_" + std::to_string(g.rows) + "x" + std::to_string(g.lanes) + "_k" +
+                             std::to_string(g.k0) + "x" + std::to_string(g.k1) + "_r" +
+                             std::to_string(r0) + std::to_string(r1) + "_c" + std::to_string(c0) +
+                             std::to_string(c1),
+                         2, {g.rows, g.lanes, 1}, {g.k0, g.k1, 1}, {r0, r1, 1}, {1, 1, 1},
+                         {c0, c1, false}));
+      }
+    }
+  }
+  for (int64_t len : {13, 16, 17, 29}) {
+    for (int64_t k : {3, 8, 13}) {
+      if (k > len) continue;
+      v.push_back(Make("tile1d_L" + std::to_string(len) + "_k" + std::to_string(k), 1, {len, 1, 1},
+                       {k, 1, 1}));
+      v.push_back(Make("tile1d_L" + std::to_string(len) + "_k" + std::to_string(k) + "_causal", 1,
+                       {len, 1, 1}, {k, 1, 1}, {1, 1, 1}, {1, 1, 1}, {true, false, false}));
+    }
+  }
+  v.push_back(Make("tile3d_exact", 3, {5, 8, 16}, {3, 3, 5}));
+  v.push_back(Make("tile3d_prime", 3, {7, 9, 17}, {5, 7, 7}, {1, 1, 1}, {1, 1, 1}, {true, false, false}));
+  v.push_back(Make("tile3d_k7_video", 3, {8, 13, 19}, {7, 7, 7}, {1, 1, 1}, {1, 1, 1}, {true, false, true}));
+  v.push_back(Make("tile3d_dilated", 3, {9, 11, 15}, {3, 3, 4}, {3, 2, 3}, {1, 1, 1}, {false, true, false}));
+  v.push_back(Make("tile3d_stride", 3, {6, 9, 18}, {3, 5, 6}, {1, 1, 1}, {3, 2, 4}));
+  // Dqk != Dv with GQA (the group's heads share the packed lines), odd dims
+  // (value-column tails of the P V block), bf16 in / out, BNHD.
+  NaCase c = Make("tile2d_gqa_dims", 2, {9, 21, 1}, {7, 5, 1}, {1, 2, 1}, {1, 1, 1}, {false, true, false});
+  c.hq = 6;
+  c.hkv = 2;
+  c.dqk = 24;
+  c.dv = 37;
+  v.push_back(c);
+  c = Make("tile3d_gqa_bf16_bnhd", 3, {4, 7, 18}, {3, 5, 7});
+  c.hq = 4;
+  c.hkv = 1;
+  c.dqk = 40;
+  c.dv = 16;
+  c.dtype = DType::kBF16;
+  c.layout = Layout::kBNHD;
+  v.push_back(c);
+  return v;
+}
+
 testing::Agreement RunNa(const NaCase& nc, int threads = 1) {
   const harness::Case c = CaseOf(nc);
   harness::Inputs in = harness::MakeInputs(c);
@@ -127,6 +189,18 @@ TEST_P(NeighborhoodTest, MatchesBruteForceMaskedReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, NeighborhoodTest, ::testing::ValuesIn(NaCases()),
+                         [](const auto& info) { return info.param.name; });
+
+// Two threads: batch 2 x 1-2 KV heads runs the two-loop schedule (pack every
+// (batch, KV head), then every tile), the other tests the per-pair one.
+class NeighborhoodTileTest : public ::testing::TestWithParam<NaCase> {};
+
+TEST_P(NeighborhoodTileTest, MatchesBruteForceMaskedReference) {
+  const testing::Agreement r = RunNa(GetParam(), 2);
+  EXPECT_TRUE(r.ok()) << r.failure;
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiles, NeighborhoodTileTest, ::testing::ValuesIn(TileCases()),
                          [](const auto& info) { return info.param.name; });
 
 // The oracle's own invariants: every non-causal query sees exactly prod K keys;
@@ -169,7 +243,8 @@ TEST(Neighborhood, EveryHighwayTargetMatchesTheReference) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     TargetScope scope(target);
     for (const NaCase& nc : {Make("a", 2, {11, 37, 1}, {3, 7, 1}, {1, 2, 1}, {1, 1, 1}, {false, true, false}),
-                             Make("b", 1, {50, 1, 1}, {6, 1, 1}, {1, 1, 1}, {6, 1, 1})}) {
+                             Make("b", 1, {50, 1, 1}, {6, 1, 1}, {1, 1, 1}, {6, 1, 1}),
+                             Make("c", 3, {5, 9, 19}, {3, 7, 5}, {1, 1, 2}, {1, 1, 1}, {true, false, false})}) {
       const testing::Agreement r = RunNa(nc, 2);
       EXPECT_TRUE(r.ok()) << hwy::TargetName(target) << " " << nc.name << ": " << r.failure;
     }

@@ -2,21 +2,32 @@
 // SIMD body of neighbourhood attention (per-target Highway code, included by
 // neighborhood.cc once per target): one template over the spatial rank.
 //
-// One call processes one query line (see neighborhood.h for the layout) in
-// vectors of N consecutive sub-grid positions x0 .. x0 + N - 1 (N = f32 lanes,
-// 16 on AVX-512). Lane i's window along the lane axis starts at start_i; for
-// interior queries start_i = start_0 + i, so offset c of the window is the
-// unaligned vector K^T[d][start_0 + c ..] ("contiguous"). Near borders and with
-// stride > 1 the starts are monotone but not consecutive: a lane permutation of
-// the same load when they span fewer than N keys ("permute"), else a gather.
-//   S[o][c] = sum_d Q^T[d][x0..] * K^T_o[d][start + c]   o: key line (outer
-//                                                        window), c < K
+// One call processes one tile of R <= kTileRows query lines (neighbours along
+// axis rank - 2, see neighborhood.h) in vectors of N consecutive sub-grid
+// positions x0 .. x0 + N - 1 of the lane axis (N = f32 lanes, 16 on AVX-512).
+// The rows of a tile share the lane axis, so lane i's window along it starts
+// at start_i in every row; for interior queries start_i = start_0 + i, and
+// offset c of the window is the unaligned vector K^T[d][start_0 + c ..]
+// ("contiguous"). Near borders and with stride > 1 the starts are monotone but
+// not consecutive: a lane permutation of the same load when they span fewer
+// than N keys ("permute"), else a gather.
+//
+// The key lines of the tile are the union U of its rows' outer windows (for
+// rank 2 and kernel K: R + K - 1 lines, each read by 1..R rows). Lanes are
+// queries, so both products are outer products with no wasted (query, key)
+// pair, register-blocked over (rows x window offsets) and (rows x value dims):
+//   S_j[o][c]  = sum_d Q^T_j[d][x0..] * K^T_u[d][start + c]   row j, key line
+//                u in U of local index o in j's window, c < K: the K^T
+//                vector is loaded once for all rows j whose window has u
 //   S = -inf where c >= len_i (causal windows near the start)
-//   m = max, p = 2^(S - m), l = sum p                    vertical over keys:
-//                                                        no horizontal reductions
-//   O_i = sum_{o,c} p[o][c][i] V_o[start_i + c] / l_i     row-major, per lane
-// Logits are exact f32 dot products of the packed f32 operands; every query
-// sees between 1 and K^rank keys, never an empty row.
+//   m = max, p = 2^(S - m), l = sum p          per row, vertical over keys:
+//                                              no horizontal reductions
+//   O^T_j[e][x0..] = sum_{u,c} p_j[o][c] * V^T_u[e][start + c] / l
+//                                              the V^T vector serves all rows
+// and O^T is transposed into the output rows. Logits are exact f32 dot
+// products of the packed f32 operands; every query sees between 1 and K^rank
+// keys, never an empty row, so the softmax is two-pass over stored logits
+// (at most K^rank x N floats per row) rather than online.
 
 #if defined(ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_INL_H_
@@ -34,6 +45,7 @@
 #include "src/kernels/local/neighborhood.h"
 #include "src/simd/convert-inl.h"
 #include "src/simd/exp-inl.h"
+#include "src/simd/flush_denormals.h"
 #include "src/simd/storage_types.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -43,9 +55,16 @@ namespace hn = hwy::HWY_NAMESPACE;
 using namespace ::attnkit::HWY_NAMESPACE;  // SIMD primitives of the same target
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// Window offsets per pass of the logits loop: kChunk accumulators + the query
-// vector + one key vector stay in registers (16 or 32 on x86).
-inline constexpr int64_t kChunk = 8;
+
+// Columns of the micro-kernels' register blocks: window offsets (logits) or
+// value dims (P V) per pass. kTileRows x kCols accumulators + kCols key
+// vectors + one query / probability vector: 16 + 4 + 1 of AVX-512's 32
+// registers, 8 + 2 + 1 of the 16 of AVX2 / SSE4. Per depth step the loads are
+// kCols + (active rows) for up to kTileRows x kCols FMAs.
+template <class D>
+constexpr int64_t MicroCols(D d) {
+  return hn::MaxLanes(d) >= 16 ? 4 : 2;
+}
 
 enum class LoadMode { kContiguous, kPermute, kGather };
 
@@ -54,100 +73,161 @@ HWY_INLINE const T* Row(const TensorView& t, int64_t b, int64_t h, int64_t n) {
   return static_cast<const T*>(t.data) + b * t.strides[0] + h * t.strides[1] + n * t.strides[2];
 }
 
-// K^T and V of one line of (b, g), in f32 (see neighborhood.h).
-template <typename T>
-void PackLineT(const LineArgs& a, const TensorView& k, const TensorView& v, int64_t b, int64_t g,
-               int64_t line, float* kt, float* vp) {
-  const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
-  const int64_t ls = SubLength(lane, line % lane.dilation);
-  float* HWY_RESTRICT kl = kt + line * a.dqk * a.lp;
-  float* HWY_RESTRICT vl = vp + line * a.max_ls * a.dv_pad;
-  float row[1024];  // dqk <= 1024 (validated)
-  for (int64_t x = 0; x < ls; ++x) {
-    const int64_t n = TokenOf(a, line, x);
-    ConvertScaleRow(Row<T>(k, b, g, n), static_cast<size_t>(a.dqk), 1.0f, row);
-    for (int64_t dd = 0; dd < a.dqk; ++dd) kl[dd * a.lp + x] = row[dd];
-    float* vrow = vl + x * a.dv_pad;
-    ConvertScaleRow(Row<T>(v, b, g, n), static_cast<size_t>(a.dv), 1.0f, vrow);
-    std::fill(vrow + a.dv, vrow + a.dv_pad, 0.0f);
-  }
-  for (int64_t dd = 0; dd < a.dqk; ++dd) std::fill(kl + dd * a.lp + ls, kl + (dd + 1) * a.lp, 0.0f);
-}
-
-// S[(o K + c) N + lane] for window offsets c in [c0, c0 + cn) of one key line.
-template <LoadMode kMode, class D>
-HWY_INLINE void LineLogits(D d, const float* HWY_RESTRICT qt, int64_t lp, int64_t dqk,
-                           const float* HWY_RESTRICT kl, int64_t base, hn::Vec<hn::RebindToSigned<D>> idx,
-                           int64_t c0, int64_t cn, float* HWY_RESTRICT s) {
-  using V = hn::Vec<D>;
-  const size_t N = hn::Lanes(d);
-  V acc[kChunk];
-  for (int64_t j = 0; j < kChunk; ++j) acc[j] = hn::Zero(d);
-  for (int64_t dd = 0; dd < dqk; ++dd) {
-    const V qv = hn::LoadU(d, qt + dd * lp);
-    const float* HWY_RESTRICT krow = kl + dd * lp;
-    for (int64_t j = 0; j < kChunk; ++j) {
-      if (j >= cn) break;
-      V kv;
-      if constexpr (kMode == LoadMode::kContiguous) {
-        kv = hn::LoadU(d, krow + base + c0 + j);
-      } else if constexpr (kMode == LoadMode::kPermute) {
-        kv = hn::TableLookupLanes(hn::LoadU(d, krow + base + c0 + j), hn::IndicesFromVec(d, idx));
-      } else {
-        kv = hn::GatherIndex(d, krow + c0 + j, idx);
-      }
-      acc[j] = hn::MulAdd(qv, kv, acc[j]);
-    }
-  }
-  for (int64_t j = 0; j < cn; ++j) hn::StoreU(acc[j], d, s + (c0 + j) * static_cast<int64_t>(N));
-}
-
-// acc[0, kNv N) = sum over the lane's keys of p * V rows, for one column chunk.
-template <int kNv, class D>
-HWY_INLINE void LanePV(D d, const float* HWY_RESTRICT s, size_t lane, const int64_t* key_lines,
-                       int64_t n_out, int64_t k, int64_t len, const float* HWY_RESTRICT vp,
-                       int64_t line_floats, int64_t row0, int64_t dv_pad, int64_t col,
-                       float* HWY_RESTRICT out) {
-  using V = hn::Vec<D>;
-  const size_t N = hn::Lanes(d);
-  V acc[kNv];
-  for (int j = 0; j < kNv; ++j) acc[j] = hn::Zero(d);
-  for (int64_t o = 0; o < n_out; ++o) {
-    const float* HWY_RESTRICT vrows = vp + key_lines[o] * line_floats + row0 * dv_pad + col;
-    const float* HWY_RESTRICT ps = s + (o * k) * static_cast<int64_t>(N) + static_cast<int64_t>(lane);
-    for (int64_t c = 0; c < len; ++c) {
-      const V pv = hn::Set(d, ps[c * static_cast<int64_t>(N)]);
-      const float* HWY_RESTRICT vr = vrows + c * dv_pad;
-      for (int j = 0; j < kNv; ++j) acc[j] = hn::MulAdd(pv, hn::LoadU(d, vr + j * N), acc[j]);
-    }
-  }
-  for (int j = 0; j < kNv; ++j) hn::StoreU(acc[j], d, out + col + j * N);
-}
-
-template <int kRank, typename T, typename TOut>
-void ProcessLineT(const LineArgs& a, int64_t b, int64_t h, int64_t line, float* scratch) {
+// dst[dd * ld + x] = scale * float(row(x)[dd]) for x < n, dd < depth, and 0
+// for x in [n, RoundUp(n, N)): N rows at a time are converted into a small
+// row-major block (64 columns), whose columns are then gathered into
+// contiguous vectors (one gather + one store per N elements, not N scalar
+// stores with stride ld).
+template <typename T, class RowOf>
+HWY_INLINE void TransposeRows(RowOf&& row, int64_t n, int64_t depth, float scale,
+                              float* HWY_RESTRICT dst, int64_t ld) {
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t kW = 64;
+  HWY_ALIGN float block[16 * kW];  // N <= 16 rows
+  const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(kW)));
+  for (int64_t x0 = 0; x0 < n; x0 += N) {
+    const int64_t nx = std::min(N, n - x0);
+    for (int64_t d0 = 0; d0 < depth; d0 += kW) {
+      const int64_t w = std::min(kW, depth - d0);
+      for (int64_t i = 0; i < N; ++i) {
+        if (i < nx) {
+          ConvertScaleRow(static_cast<const T*>(row(x0 + i)) + d0, static_cast<size_t>(w), scale,
+                          block + i * kW);
+        } else {
+          std::fill(block + i * kW, block + i * kW + w, 0.0f);
+        }
+      }
+      for (int64_t dd = 0; dd < w; ++dd) {
+        hn::StoreU(hn::GatherIndex(d, block + dd, idx), d, dst + (d0 + dd) * ld + x0);
+      }
+    }
+  }
+}
+
+// K^T and V^T of one line of (b, g), in f32 (see neighborhood.h).
+template <typename T>
+void PackLineT(const LineArgs& a, const TensorView& k, const TensorView& v, int64_t b, int64_t g,
+               int64_t line, float* kt, float* vt) {
+  const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
+  const int64_t ls = SubLength(lane, line % lane.dilation);
+  float* HWY_RESTRICT kl = kt + line * a.dqk * a.lp;
+  float* HWY_RESTRICT vl = vt + line * a.dv * a.lp;
+  TransposeRows<T>([&](int64_t x) { return Row<T>(k, b, g, TokenOf(a, line, x)); }, ls, a.dqk,
+                   1.0f, kl, a.lp);
+  TransposeRows<T>([&](int64_t x) { return Row<T>(v, b, g, TokenOf(a, line, x)); }, ls, a.dv,
+                   1.0f, vl, a.lp);
+  for (int64_t dd = 0; dd < a.dqk; ++dd) std::fill(kl + dd * a.lp + ls, kl + (dd + 1) * a.lp, 0.0f);
+  for (int64_t e = 0; e < a.dv; ++e) std::fill(vl + e * a.lp + ls, vl + (e + 1) * a.lp, 0.0f);
+}
+
+// The packed row vector of window offset c for the N query lanes: row[start_i
+// + c] (base = start_0; idx = start_i - base for kPermute, start_i for kGather).
+template <LoadMode kMode, class D, class VI>
+HWY_INLINE hn::Vec<D> LoadWindow(D d, const float* HWY_RESTRICT row, int64_t base, VI idx,
+                                 int64_t c) {
+  if constexpr (kMode == LoadMode::kContiguous) {
+    return hn::LoadU(d, row + base + c);
+  } else if constexpr (kMode == LoadMode::kPermute) {
+    return hn::TableLookupLanes(hn::LoadU(d, row + base + c), hn::IndicesFromVec(d, idx));
+  } else {
+    return hn::GatherIndex(d, row + c, idx);
+  }
+}
+
+// Calls fn(rows, cols) with 1 <= rows <= kMaxR, 1 <= cols <= kMaxC as
+// compile-time constants (std::integral_constant<int64_t, ...>).
+template <int64_t kMaxR, int64_t kMaxC, class Fn>
+HWY_INLINE void VisitBlock(int64_t rows, int64_t cols, Fn&& fn) {
+  if constexpr (kMaxR > 1) {
+    if (rows < kMaxR) return VisitBlock<kMaxR - 1, kMaxC>(rows, cols, fn);
+  }
+  if constexpr (kMaxC > 1) {
+    if (cols < kMaxC) return VisitBlock<kMaxR, kMaxC - 1>(rows, cols, fn);
+  }
+  fn(std::integral_constant<int64_t, kMaxR>(), std::integral_constant<int64_t, kMaxC>());
+}
+
+// Logits of window offsets [c0, c0 + kC) of one key line kl (K^T [dqk][lp])
+// for kR tile rows (q[j]: row j's Q^T at the vector's first lane): stored at
+// s[j] + c * N. The kR x kC accumulators stay in registers for all of dqk.
+template <LoadMode kMode, int64_t kR, int64_t kC, class D, class VI>
+HWY_INLINE void LogitsBlock(D d, const float* const* q, int64_t lp, int64_t dqk,
+                            const float* HWY_RESTRICT kl, int64_t base, VI idx, int64_t c0,
+                            float* const* s) {
+  using V = hn::Vec<D>;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  V acc[kR][kC];
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t c = 0; c < kC; ++c) acc[j][c] = hn::Zero(d);
+  }
+  for (int64_t dd = 0; dd < dqk; ++dd) {
+    V kv[kC];
+    for (int64_t c = 0; c < kC; ++c) kv[c] = LoadWindow<kMode>(d, kl + dd * lp, base, idx, c0 + c);
+    for (int64_t j = 0; j < kR; ++j) {
+      const V qv = hn::LoadU(d, q[j] + dd * lp);
+      for (int64_t c = 0; c < kC; ++c) acc[j][c] = hn::MulAdd(qv, kv[c], acc[j][c]);
+    }
+  }
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t c = 0; c < kC; ++c) hn::StoreU(acc[j][c], d, s[j] + (c0 + c) * N);
+  }
+}
+
+// The key lines of a tile: U (ascending) and, per key line u, the rows that
+// read it — a run [row_begin, row_end) of consecutive rows, since windows are
+// monotone in the row coordinate — and each such row's index o of u in its
+// window (row j's logits of line u start at s_j + o K N).
+struct TileKeys {
+  int64_t n = 0;              // |U|
+  int64_t* lines;             // [n]
+  int64_t* local;             // [n x kTileRows], -1 where the row does not read u
+  int64_t* run;               // [n x 2] row_begin, row_end
+  int64_t count[kTileRows];   // key lines per row
+};
+
+// O^T[e0, e0 + kE) += sum_{u, c < k} p_j[u][c] * V^T_u[e][start + c] for the
+// kR rows j0 .. j0 + kR - 1 of the tile, over the key lines u in [ua, ub) that
+// all of these rows read (U's lines come in runs of equal row sets: for rank 2
+// and R rows, K - R + 1 lines read by every row). O^T rows (o[j], [dv][N]) are
+// loaded and stored once per run; the kR x kE accumulators stay in registers
+// over its lines and offsets.
+template <LoadMode kMode, int64_t kR, int64_t kE, class D, class VI>
+HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t ua, int64_t ub, int64_t j0,
+                            float* const* srow, int64_t k, const float* HWY_RESTRICT vt,
+                            int64_t dv, int64_t lp, int64_t base, VI idx, int64_t e0,
+                            float* const* o) {
+  using V = hn::Vec<D>;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  V acc[kR][kE];
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::LoadU(d, o[j0 + j] + (e0 + e) * N);
+  }
+  for (int64_t u = ua; u < ub; ++u) {
+    const float* HWY_RESTRICT vl = vt + (keys.lines[u] * dv + e0) * lp;
+    const float* p[kR];
+    for (int64_t j = 0; j < kR; ++j) p[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
+    for (int64_t c = 0; c < k; ++c) {
+      V vv[kE];
+      for (int64_t e = 0; e < kE; ++e) vv[e] = LoadWindow<kMode>(d, vl + e * lp, base, idx, c);
+      for (int64_t j = 0; j < kR; ++j) {
+        const V pv = hn::LoadU(d, p[j] + c * N);
+        for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::MulAdd(pv, vv[e], acc[j][e]);
+      }
+    }
+  }
+  for (int64_t j = 0; j < kR; ++j) {
+    for (int64_t e = 0; e < kE; ++e) hn::StoreU(acc[j][e], d, o[j0 + j] + (e0 + e) * N);
+  }
+}
+
+// Key lines of query `line`: the product of the outer axes' windows,
+// row-major like the lines (ascending). Returns their count.
+template <int kRank>
+int64_t KeyLinesOf(const LineArgs& a, int64_t line, int64_t* key_lines) {
   const Axis& lane = a.axes[kRank - 1];
   const int64_t rho = line % lane.dilation, outer = line / lane.dilation;
-  const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, lp = a.lp;
-
-  // Scratch (LineScratchFloats): Q^T [dqk x lp] | S [K^rank x N] | acc
-  // [dv_pad] | one Q row [RoundUp(dqk, 16)] | key lines [K^(rank-1)] int64.
-  int64_t max_keys = 1;
-  for (int i = 0; i < kRank; ++i) max_keys *= a.axes[static_cast<size_t>(i)].kernel;
-  float* HWY_RESTRICT qt = scratch;
-  float* HWY_RESTRICT s = qt + dqk * lp;
-  float* HWY_RESTRICT acc = s + max_keys * N;
-  float* HWY_RESTRICT qrow = acc + a.dv_pad;
-  // int64_t key lines need 8-byte alignment; a worker's scratch may start at an odd float
-  // (LineScratchFloats leaves 16 floats of slack for this).
-  float* key_base = qrow + (dqk + 15) / 16 * 16;
-  key_base += (reinterpret_cast<uintptr_t>(key_base) / sizeof(float)) & 1;
-  int64_t* key_lines = reinterpret_cast<int64_t*>(key_base);
-
-  // Key lines: the product of the outer axes' windows, row-major like the lines.
   int64_t n_out = 1;
   key_lines[0] = 0;
   int64_t rem = outer, coord[kMaxSpatialRank] = {0, 0, 0};
@@ -168,111 +248,249 @@ void ProcessLineT(const LineArgs& a, int64_t b, int64_t h, int64_t line, float* 
     n_out *= count;
   }
   for (int64_t o = 0; o < n_out; ++o) key_lines[o] = key_lines[o] * lane.dilation + rho;
+  return n_out;
+}
 
-  // Q^T of the line, scaled into base-2 logit units; padding columns are 0.
-  for (int64_t x = 0; x < ls; ++x) {
-    ConvertScaleRow(Row<T>(a.q, b, h, TokenOf(a, line, x)), static_cast<size_t>(dqk),
-                    a.scale_log2, qrow);
-    for (int64_t dd = 0; dd < dqk; ++dd) qt[dd * lp + x] = qrow[dd];
+// U and the local indices of a tile (see TileKeys). `per_row` holds
+// kTileRows x outer_keys int64 (outer_keys = prod of the outer kernels).
+template <int kRank>
+void BuildTileKeys(const LineArgs& a, const LineTile& tile, int64_t outer_keys, int64_t* per_row,
+                   TileKeys& keys) {
+  int64_t pos[kTileRows];
+  for (int64_t j = 0; j < kTileRows; ++j) {
+    keys.count[j] = j < tile.rows
+                        ? KeyLinesOf<kRank>(a, tile.line0 + j * tile.step, per_row + j * outer_keys)
+                        : 0;
+    pos[j] = 0;
   }
-  for (int64_t dd = 0; dd < dqk; ++dd) std::fill(qt + dd * lp + ls, qt + (dd + 1) * lp, 0.0f);
-
-  const int64_t line_floats = a.max_ls * a.dv_pad;
-  int32_t starts[64], lens[64];  // N <= 16 lanes (64 for safety)
-  for (int64_t x0 = 0; x0 < ls; x0 += N) {
-    const int64_t nv = std::min(N, ls - x0);
-    bool full = true;  // every lane sees K keys along the lane axis
-    for (int64_t i = 0; i < N; ++i) {
-      const Window w = AxisWindow(lane, ls, std::min(x0 + i, ls - 1));
-      starts[i] = static_cast<int32_t>(w.start);
-      lens[i] = static_cast<int32_t>(w.end - w.start);
-      full = full && (i >= nv || lens[i] == k);
-    }
-    const int32_t base = starts[0];
-    bool contiguous = true, permute = true;
-    for (int64_t i = 0; i < nv; ++i) {
-      contiguous = contiguous && starts[i] == base + i;
-      permute = permute && starts[i] - base >= 0 && starts[i] - base < N;
-    }
-    for (int64_t i = nv; i < N; ++i) {  // padding lanes: harmless, in-range reads
-      starts[i] = contiguous ? base + static_cast<int32_t>(i) : starts[nv - 1];
-    }
-    int32_t offsets[64];
-    for (int64_t i = 0; i < N; ++i) offsets[i] = permute ? starts[i] - base : starts[i];
-    const auto idx = hn::LoadU(di, offsets);
-
-    // Logits of every key, lanes = queries.
-    for (int64_t o = 0; o < n_out; ++o) {
-      const float* kl = a.kt + key_lines[o] * dqk * lp;
-      float* so = s + o * k * N;
-      for (int64_t c0 = 0; c0 < k; c0 += kChunk) {
-        const int64_t cn = std::min(kChunk, k - c0);
-        if (contiguous) {
-          LineLogits<LoadMode::kContiguous>(d, qt + x0, lp, dqk, kl, base, idx, c0, cn, so);
-        } else if (permute) {
-          LineLogits<LoadMode::kPermute>(d, qt + x0, lp, dqk, kl, base, idx, c0, cn, so);
-        } else {
-          LineLogits<LoadMode::kGather>(d, qt + x0, lp, dqk, kl, base, idx, c0, cn, so);
-        }
+  keys.n = 0;
+  for (;;) {  // k-way merge of the rows' ascending lists
+    int64_t next = -1;
+    for (int64_t j = 0; j < kTileRows; ++j) {
+      if (pos[j] < keys.count[j]) {
+        const int64_t l = per_row[j * outer_keys + pos[j]];
+        next = next < 0 ? l : std::min(next, l);
       }
     }
-    const int64_t n_keys = n_out * k;
-    if (!full) {  // causal windows near the start: offsets c >= len are not keys
-      const auto len = hn::ConvertTo(d, hn::LoadU(di, lens));
-      for (int64_t key = 0; key < n_keys; ++key) {
-        const auto c = hn::Set(d, static_cast<float>(key % k));
-        float* sk = s + key * N;
-        hn::StoreU(hn::IfThenElse(hn::Lt(c, len), hn::LoadU(d, sk), hn::Set(d, kNegInf)), d, sk);
+    if (next < 0) break;
+    keys.lines[keys.n] = next;
+    int64_t begin = kTileRows, end = 0;
+    for (int64_t j = 0; j < kTileRows; ++j) {
+      const bool has = pos[j] < keys.count[j] && per_row[j * outer_keys + pos[j]] == next;
+      keys.local[keys.n * kTileRows + j] = has ? pos[j]++ : -1;
+      if (has) {
+        begin = std::min(begin, j);
+        end = j + 1;
       }
     }
-    // Softmax over keys, vectorised over the N queries.
-    auto m = hn::Set(d, kNegInf);
-    for (int64_t key = 0; key < n_keys; ++key) m = hn::Max(m, hn::LoadU(d, s + key * N));
-    auto l = hn::Zero(d);
-    for (int64_t key = 0; key < n_keys; ++key) {
-      const auto p = Exp2(d, hn::Sub(hn::LoadU(d, s + key * N), m));
-      hn::StoreU(p, d, s + key * N);
-      l = hn::Add(l, p);
+    for (int64_t j = begin; j < end; ++j) {  // monotone windows: no gaps
+      HWY_DASSERT(keys.local[keys.n * kTileRows + j] >= 0);
     }
-    float ms[64], ls_sum[64];
-    hn::StoreU(m, d, ms);
-    hn::StoreU(l, d, ls_sum);
-
-    // P V per query lane, then the output row (and LSE).
-    for (int64_t i = 0; i < nv; ++i) {
-      const int64_t len = lens[i];
-      for (int64_t col = 0; col < a.dv_pad; col += 4 * N) {
-        const int64_t nvec = std::min<int64_t>(4, (a.dv_pad - col) / N);
-        const auto pv = [&](auto nv_tag) {
-          LanePV<decltype(nv_tag)::value>(d, s, static_cast<size_t>(i), key_lines, n_out, k, len,
-                                          a.vp, line_floats, starts[i], a.dv_pad, col, acc);
-        };
-        if (nvec == 4) pv(std::integral_constant<int, 4>());
-        if (nvec == 3) pv(std::integral_constant<int, 3>());
-        if (nvec == 2) pv(std::integral_constant<int, 2>());
-        if (nvec == 1) pv(std::integral_constant<int, 1>());
-      }
-      const int64_t n = TokenOf(a, line, x0 + i);
-      TOut* out = static_cast<TOut*>(a.out.data) + b * a.out.strides[0] + h * a.out.strides[1] +
-                  n * a.out.strides[2];
-      const float inv = 1.0f / ls_sum[i];
-      for (int64_t c = 0; c < a.dv; ++c) StoreFromF32(out, a.out.dtype, c, acc[c] * inv);
-      if (a.lse.data != nullptr) {
-        float* lse = static_cast<float*>(a.lse.data) + b * a.lse.strides[0] +
-                     h * a.lse.strides[1] + n * a.lse.strides[2];
-        *lse = (ms[i] + std::log2(ls_sum[i])) * kLn2;
-      }
-    }
+    keys.run[2 * keys.n] = begin;
+    keys.run[2 * keys.n + 1] = end;
+    ++keys.n;
   }
 }
 
+// Window geometry of one vector of N lanes x0 .. x0 + N - 1 along the lane
+// axis, shared by every row of the tile.
+struct LaneVector {
+  int64_t nv;        // valid lanes
+  int32_t base;      // start of lane 0
+  LoadMode mode;
+  bool full;         // every valid lane sees K keys along the lane axis
+  int32_t starts[64], lens[64], offsets[64];  // N <= 16 lanes (64 for safety)
+};
+
+template <class D>
+HWY_INLINE void SetUpLaneVector(D d, const Axis& lane, int64_t ls, int64_t x0, LaneVector& v) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d)), k = lane.kernel;
+  v.nv = std::min(N, ls - x0);
+  v.full = true;
+  for (int64_t i = 0; i < N; ++i) {
+    const Window w = AxisWindow(lane, ls, std::min(x0 + i, ls - 1));
+    v.starts[i] = static_cast<int32_t>(w.start);
+    v.lens[i] = static_cast<int32_t>(w.end - w.start);
+    v.full = v.full && (i >= v.nv || v.lens[i] == k);
+  }
+  v.base = v.starts[0];
+  bool contiguous = true, permute = true;
+  for (int64_t i = 0; i < v.nv; ++i) {
+    contiguous = contiguous && v.starts[i] == v.base + i;
+    permute = permute && v.starts[i] - v.base >= 0 && v.starts[i] - v.base < N;
+  }
+  for (int64_t i = v.nv; i < N; ++i) {  // padding lanes: harmless, in-range reads
+    v.starts[i] = contiguous ? v.base + static_cast<int32_t>(i) : v.starts[v.nv - 1];
+  }
+  v.mode = contiguous ? LoadMode::kContiguous : permute ? LoadMode::kPermute : LoadMode::kGather;
+  for (int64_t i = 0; i < N; ++i) v.offsets[i] = permute ? v.starts[i] - v.base : v.starts[i];
+}
+
+// Calls fn(mode_tag) with the LoadMode as a compile-time constant.
+template <class Fn>
+HWY_INLINE void VisitLoadMode(LoadMode mode, Fn&& fn) {
+  using C = LoadMode;
+  if (mode == C::kContiguous) return fn(std::integral_constant<C, C::kContiguous>());
+  if (mode == C::kPermute) return fn(std::integral_constant<C, C::kPermute>());
+  fn(std::integral_constant<C, C::kGather>());
+}
+
+// Softmax of row j's logits s[n_keys x N] in place, vectorised over the N
+// queries; -inf first where c >= len (causal lane windows). Returns m, l.
+template <class D>
+HWY_INLINE void RowSoftmax(D d, const LaneVector& lv, int64_t k, int64_t n_keys,
+                           float* HWY_RESTRICT s, float* ms, float* ls_sum) {
+  const hn::RebindToSigned<D> di;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  if (!lv.full) {
+    const auto len = hn::ConvertTo(d, hn::LoadU(di, lv.lens));
+    for (int64_t key = 0; key < n_keys; ++key) {
+      const auto c = hn::Set(d, static_cast<float>(key % k));
+      float* sk = s + key * N;
+      hn::StoreU(hn::IfThenElse(hn::Lt(c, len), hn::LoadU(d, sk), hn::Set(d, kNegInf)), d, sk);
+    }
+  }
+  auto m = hn::Set(d, kNegInf);
+  for (int64_t key = 0; key < n_keys; ++key) m = hn::Max(m, hn::LoadU(d, s + key * N));
+  auto l0 = hn::Zero(d), l1 = hn::Zero(d);  // two chains hide the add latency
+  int64_t key = 0;
+  for (; key + 2 <= n_keys; key += 2) {
+    const auto p0 = Exp2(d, hn::Sub(hn::LoadU(d, s + key * N), m));
+    const auto p1 = Exp2(d, hn::Sub(hn::LoadU(d, s + (key + 1) * N), m));
+    hn::StoreU(p0, d, s + key * N);
+    hn::StoreU(p1, d, s + (key + 1) * N);
+    l0 = hn::Add(l0, p0);
+    l1 = hn::Add(l1, p1);
+  }
+  if (key < n_keys) {
+    const auto p = Exp2(d, hn::Sub(hn::LoadU(d, s + key * N), m));
+    hn::StoreU(p, d, s + key * N);
+    l0 = hn::Add(l0, p);
+  }
+  hn::StoreU(m, d, ms);
+  hn::StoreU(hn::Add(l0, l1), d, ls_sum);
+}
+
+// The input and output dtypes are runtime values here (only the Q transpose
+// and the output stores depend on them), so the micro-kernels are instantiated
+// once per rank, not once per (rank, input, output dtype).
 template <int kRank>
-void ProcessLine(const LineArgs& a, int64_t b, int64_t h, int64_t line, float* scratch) {
-  VisitStorageType(a.q.dtype, [&](auto in_tag) {
-    VisitStorageType(a.out.dtype, [&](auto out_tag) {
-      ProcessLineT<kRank, decltype(in_tag), decltype(out_tag)>(a, b, h, line, scratch);
+void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, float* scratch) {
+  const ScopedFlushDenormals flush;
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t kC = MicroCols(hn::ScalableTag<float>());
+  const Axis& lane = a.axes[kRank - 1];
+  const int64_t rho = tile.line0 % lane.dilation;
+  const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, dv = a.dv, lp = a.lp;
+
+  // Scratch (LineScratchFloats): Q^T [R][dqk x lp] | S [R][K^rank x N] | O^T
+  // [R][dv x N] | int64 key-line tables.
+  int64_t max_keys = 1, outer_keys = 1;
+  for (int i = 0; i < kRank; ++i) max_keys *= a.axes[static_cast<size_t>(i)].kernel;
+  for (int i = 0; i + 1 < kRank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
+  float* HWY_RESTRICT qt = scratch;
+  float* HWY_RESTRICT s = qt + kTileRows * dqk * lp;
+  float* HWY_RESTRICT ot = s + kTileRows * max_keys * N;
+  // int64_t tables need 8-byte alignment; a worker's scratch may start at an
+  // odd float (LineScratchFloats leaves 16 floats of slack for this).
+  float* idx_base = ot + kTileRows * dv * N;
+  idx_base += (reinterpret_cast<uintptr_t>(idx_base) / sizeof(float)) & 1;
+  int64_t* per_row = reinterpret_cast<int64_t*>(idx_base);
+  TileKeys keys;
+  keys.lines = per_row + kTileRows * outer_keys;
+  keys.local = keys.lines + kTileRows * outer_keys;
+  keys.run = keys.local + kTileRows * kTileRows * outer_keys;
+  BuildTileKeys<kRank>(a, tile, outer_keys, per_row, keys);
+
+  // Q^T of each row line, scaled into base-2 logit units; padding columns 0.
+  for (int64_t j = 0; j < tile.rows; ++j) {
+    const int64_t line = tile.line0 + j * tile.step;
+    float* HWY_RESTRICT qj = qt + j * dqk * lp;
+    VisitStorageType(a.q.dtype, [&](auto in_tag) {
+      using T = decltype(in_tag);
+      TransposeRows<T>([&](int64_t x) { return Row<T>(a.q, b, h, TokenOf(a, line, x)); }, ls, dqk,
+                       a.scale_log2, qj, lp);
     });
-  });
+    for (int64_t dd = 0; dd < dqk; ++dd) std::fill(qj + dd * lp + ls, qj + (dd + 1) * lp, 0.0f);
+  }
+
+  float* srow[kTileRows];
+  float* orow[kTileRows];
+  for (int64_t j = 0; j < kTileRows; ++j) {
+    srow[j] = j < tile.rows ? s + j * max_keys * N : nullptr;
+    orow[j] = j < tile.rows ? ot + j * dv * N : nullptr;
+  }
+  LaneVector lv;
+  for (int64_t x0 = 0; x0 < ls; x0 += N) {
+    SetUpLaneVector(d, lane, ls, x0, lv);
+    const auto idx = hn::LoadU(di, lv.offsets);
+    VisitLoadMode(lv.mode, [&](auto mode_tag) {
+      constexpr LoadMode kMode = decltype(mode_tag)::value;
+      // Logits of every key line of U for the rows that read it.
+      for (int64_t u = 0; u < keys.n; ++u) {
+        const int64_t j0 = keys.run[2 * u], rows = keys.run[2 * u + 1] - j0;
+        const float* qj[kTileRows];
+        float* sj[kTileRows];
+        for (int64_t j = 0; j < rows; ++j) {
+          qj[j] = qt + (j0 + j) * dqk * lp + x0;
+          sj[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
+        }
+        const float* kl = a.kt + keys.lines[u] * dqk * lp;
+        for (int64_t c0 = 0; c0 < k; c0 += kC) {
+          VisitBlock<kTileRows, kC>(rows, std::min(kC, k - c0), [&](auto r_tag, auto c_tag) {
+            LogitsBlock<kMode, decltype(r_tag)::value, decltype(c_tag)::value>(
+                d, qj, lp, dqk, kl, lv.base, idx, c0, sj);
+          });
+        }
+      }
+      float ms[kTileRows][64], lsum[kTileRows][64];  // N <= 16 lanes (64 for safety)
+      for (int64_t j = 0; j < tile.rows; ++j) {
+        RowSoftmax(d, lv, k, keys.count[j] * k, srow[j], ms[j], lsum[j]);
+        std::fill(orow[j], orow[j] + dv * N, 0.0f);
+      }
+      // P V, one run of key lines with the same rows at a time.
+      for (int64_t ua = 0; ua < keys.n;) {
+        const int64_t j0 = keys.run[2 * ua], j1 = keys.run[2 * ua + 1];
+        int64_t ub = ua + 1;
+        while (ub < keys.n && keys.run[2 * ub] == j0 && keys.run[2 * ub + 1] == j1) ++ub;
+        for (int64_t e0 = 0; e0 < dv; e0 += kC) {
+          VisitBlock<kTileRows, kC>(j1 - j0, std::min(kC, dv - e0), [&](auto r_tag, auto e_tag) {
+            ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
+                d, keys, ua, ub, j0, srow, k, a.vt, dv, lp, lv.base, idx, e0, orow);
+          });
+        }
+        ua = ub;
+      }
+      // O^T / l -> output rows (and LSE): lane i's row is column i of O^T,
+      // gathered N values at a time.
+      const auto col = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(N)));
+      for (int64_t j = 0; j < tile.rows; ++j) {
+        const int64_t line = tile.line0 + j * tile.step;
+        const auto inv = hn::Div(hn::Set(d, 1.0f), hn::LoadU(d, lsum[j]));
+        float* HWY_RESTRICT oj = orow[j];
+        for (int64_t e = 0; e < dv; ++e) hn::StoreU(hn::Mul(hn::LoadU(d, oj + e * N), inv), d, oj + e * N);
+        for (int64_t i = 0; i < lv.nv; ++i) {
+          const int64_t n = TokenOf(a, line, x0 + i);
+          void* out = static_cast<unsigned char*>(a.out.data) +
+                      (b * a.out.strides[0] + h * a.out.strides[1] + n * a.out.strides[2]) *
+                          static_cast<int64_t>(SizeOf(a.out.dtype));
+          int64_t e = 0;
+          if (a.out.dtype == DType::kF32) {
+            float* HWY_RESTRICT of = static_cast<float*>(out);
+            for (; e + N <= dv; e += N) hn::StoreU(hn::GatherIndex(d, oj + e * N + i, col), d, of + e);
+          }
+          for (; e < dv; ++e) StoreFromF32(out, a.out.dtype, e, oj[e * N + i]);
+          if (a.lse.data != nullptr) {
+            float* lse = static_cast<float*>(a.lse.data) + b * a.lse.strides[0] +
+                         h * a.lse.strides[1] + n * a.lse.strides[2];
+            *lse = (ms[j][i] + std::log2(lsum[j][i])) * kLn2;
+          }
+        }
+      }
+    });
+  }
 }
 
 }  // namespace HWY_NAMESPACE

@@ -15,17 +15,18 @@ namespace attnkit::local {
 namespace HWY_NAMESPACE {
 
 // The rank is a template parameter: one instantiation per spatial rank.
-void RunLine(const LineArgs& a, int64_t batch, int64_t head, int64_t line, float* scratch) {
+void RunTile(const LineArgs& a, int64_t batch, int64_t head, const LineTile& tile,
+             float* scratch) {
   switch (a.rank) {
-    case 1: return ProcessLine<1>(a, batch, head, line, scratch);
-    case 2: return ProcessLine<2>(a, batch, head, line, scratch);
-    default: return ProcessLine<3>(a, batch, head, line, scratch);
+    case 1: return ProcessTile<1>(a, batch, head, tile, scratch);
+    case 2: return ProcessTile<2>(a, batch, head, tile, scratch);
+    default: return ProcessTile<3>(a, batch, head, tile, scratch);
   }
 }
 void PackLine(const LineArgs& a, const TensorView& k, const TensorView& v, int64_t batch,
-              int64_t kv_head, int64_t line, float* kt, float* vp) {
+              int64_t kv_head, int64_t line, float* kt, float* vt) {
   VisitStorageType(k.dtype, [&](auto tag) {
-    PackLineT<decltype(tag)>(a, k, v, batch, kv_head, line, kt, vp);
+    PackLineT<decltype(tag)>(a, k, v, batch, kv_head, line, kt, vt);
   });
 }
 const char* LocalTargetName() { return hwy::TargetName(HWY_TARGET); }
@@ -37,7 +38,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attnkit::local {
 
-HWY_EXPORT(RunLine);
+HWY_EXPORT(RunTile);
 HWY_EXPORT(PackLine);
 HWY_EXPORT(LocalTargetName);
 
@@ -45,7 +46,7 @@ NeighborhoodFns GetNeighborhoodFns() {
   hwy::GetChosenTarget().Update(hwy::SupportedTargets());
   const size_t index = hwy::GetChosenTarget().GetIndex();
   NeighborhoodFns f;
-  f.line = HWY_DISPATCH_TABLE(RunLine)[index];
+  f.tile = HWY_DISPATCH_TABLE(RunTile)[index];
   f.pack = HWY_DISPATCH_TABLE(PackLine)[index];
   f.target = HWY_DISPATCH_TABLE(LocalTargetName)[index]();
   return f;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Interface of the neighbourhood-attention kernel (non-SIMD part): per-axis
-// window arithmetic (NATTEN's rules, see attnkit/local.h) and the arguments of
-// the per-target line kernel.
+// window arithmetic (NATTEN's rules, see attnkit/local.h), the query tiles and
+// the arguments of the per-target tile kernel.
 //
 // Layout. The last spatial axis is the "lane" axis: queries are processed in
 // vectors of consecutive positions along it, so a key offset c of the window
@@ -9,16 +9,25 @@
 // With dilation r on that axis the tokens split into r residue classes; each
 // (outer coordinates, residue) pair is a "line" of Ls tokens, packed per
 // (batch, KV head) as
-//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + RoundUp(K, 16) + 16
-//   V    [line][max Ls][Dv_pad] floats (zero padding),
-// and per work item the query line as Q^T [Dqk][lp], pre-scaled by
+//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + 16
+//   V^T  [line][Dv][lp]        floats (zero padding past Ls),
+// and per work item the query lines as Q^T [Dqk][lp], pre-scaled by
 // scale * log2 e. Outer axes only select which key lines a query line reads.
+//
+// Tiles. A work item is a tile of up to kTileRows query lines that are
+// neighbours along axis rank - 2 (same residue under its dilation, consecutive
+// sub-grid indices; same lane residue): their windows along the outer axes
+// overlap in all but kTileRows - 1 key lines, so every K^T / V^T vector loaded
+// for a key line serves every tile row whose window contains that line (an
+// outer product of rows x window offsets, see neighborhood-inl.h). Rank 1 has
+// no outer axis: one line per tile.
 #ifndef ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_H_
 #define ATTNKIT_KERNELS_LOCAL_NEIGHBORHOOD_H_
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "attnkit/local.h"
 #include "attnkit/tensor.h"
@@ -59,26 +68,36 @@ inline Window AxisWindow(const Axis& a, int64_t ls, int64_t x) {
 struct LineArgs {
   int rank = 1;
   std::array<Axis, kMaxSpatialRank> axes{};
-  int64_t dqk = 0, dv = 0, dv_pad = 0;
-  int64_t lp = 0;         // floats per packed K^T row of a line
-  int64_t max_ls = 0;     // rows per packed V line
+  int64_t dqk = 0, dv = 0;
+  int64_t lp = 0;         // floats per packed K^T / V^T row of a line
   float scale_log2 = 1;   // scale * log2 e
   TensorView q, out, lse;  // [B, Hq, N, D]; lse may be empty
   const float* kt = nullptr;
-  const float* vp = nullptr;
+  const float* vt = nullptr;
 };
 
-// Scratch floats per worker: Q^T of a line, logits of one query vector for
-// every key ([K^rank x 16]), and small per-vector arrays.
+// Query lines per tile: 4 lines x 4 window offsets = 16 accumulators of the
+// logits micro-kernel on AVX-512 (see neighborhood-inl.h).
+inline constexpr int64_t kTileRows = 4;
+
+// kTileRows (or fewer) query lines line0 + j * step, j < rows.
+struct LineTile {
+  int64_t line0 = 0, rows = 1, step = 1;
+};
+std::vector<LineTile> MakeTiles(const LineArgs& a);
+
+// Scratch floats per worker: Q^T of the tile's lines, logits of one query
+// vector of every row for every key ([rows x K^rank x 16]), O^T of one vector
+// per row, and the tile's key-line tables (int64, see the kernel).
 int64_t LineScratchFloats(const LineArgs& a);
 
-using LineFn = void (*)(const LineArgs& a, int64_t batch, int64_t head, int64_t line,
+using LineFn = void (*)(const LineArgs& a, int64_t batch, int64_t head, const LineTile& tile,
                         float* scratch);
 using PackFn = void (*)(const LineArgs& a, const TensorView& k, const TensorView& v,
-                        int64_t batch, int64_t kv_head, int64_t line, float* kt, float* vp);
+                        int64_t batch, int64_t kv_head, int64_t line, float* kt, float* vt);
 struct NeighborhoodFns {
-  LineFn line = nullptr;
-  PackFn pack = nullptr;  // K^T and V of one line
+  LineFn tile = nullptr;  // one tile of query lines
+  PackFn pack = nullptr;  // K^T and V^T of one line
   const char* target = "";
 };
 NeighborhoodFns GetNeighborhoodFns();

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Neighbourhood attention entry points (attnkit/local.h): validation, the
-// per-(batch, KV head) packing of key lines, and the parallel loop over query
-// lines; na1d / na2d / na3d are thin wrappers over the rank-generic call.
+// per-(batch, KV head) packing of key lines, the query tiles and the parallel
+// loop over them; na1d / na2d / na3d are thin wrappers over the rank-generic call.
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,56 @@ constexpr int64_t kMaxLanes = 16;
 
 }  // namespace
 
+namespace {
+// The calling thread's grow-only buffer (never zeroed: packing writes every
+// float it later reads). The API has no workspace argument, and a fresh
+// allocation per call costs page faults comparable to the kernel itself on
+// small grids (56 x 56: about a third of the time).
+float* CallWorkspace(int64_t floats) {
+  thread_local std::unique_ptr<float[]> buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) {
+    buffer.reset();
+    buffer.reset(new float[static_cast<size_t>(floats)]);
+    capacity = floats;
+  }
+  return buffer.get();
+}
+}  // namespace
+
 int64_t LineScratchFloats(const LineArgs& a) {
   int64_t keys = 1, outer_keys = 1;
   for (int i = 0; i < a.rank; ++i) keys *= a.axes[static_cast<size_t>(i)].kernel;
   for (int i = 0; i + 1 < a.rank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
-  return a.dqk * a.lp + keys * kMaxLanes + a.dv_pad + RoundUp16(a.dqk) + 2 * outer_keys + 16;
+  // int64 tables: per-row key lines, U, runs (kTileRows x outer_keys each at most), locals.
+  const int64_t tables = 4 * kTileRows * outer_keys + kTileRows * kTileRows * outer_keys;
+  return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + 2 * tables + 16;
+}
+
+std::vector<LineTile> MakeTiles(const LineArgs& a) {
+  const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
+  std::vector<LineTile> tiles;
+  if (a.rank == 1) {
+    for (int64_t rho = 0; rho < lane.dilation; ++rho) tiles.push_back({rho, 1, 1});
+    return tiles;
+  }
+  // Rows: lines of consecutive sub-grid indices along axis rank - 2 (extent
+  // ly, dilation ry), one residue of each; lines are ((z ly + y) r + rho).
+  const Axis& row = a.axes[static_cast<size_t>(a.rank - 2)];
+  const int64_t ly = row.extent, ry = row.dilation, r = lane.dilation;
+  const int64_t planes = NumLines(a) / (ly * r);
+  for (int64_t z = 0; z < planes; ++z) {
+    for (int64_t res = 0; res < ry; ++res) {
+      const int64_t sub = SubLength(row, res);
+      for (int64_t y0 = 0; y0 < sub; y0 += kTileRows) {
+        for (int64_t rho = 0; rho < r; ++rho) {
+          tiles.push_back({((z * ly) + res + y0 * ry) * r + rho, std::min(kTileRows, sub - y0),
+                           ry * r});
+        }
+      }
+    }
+  }
+  return tiles;
 }
 
 // Validation of the spec and tensors shared by neighbourhood and window attention.
@@ -84,34 +130,60 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   const local::Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
   a.dqk = spec.head_dim_qk;
   a.dv = spec.head_dim_v;
-  a.dv_pad = local::RoundUp16(a.dv);
-  a.max_ls = local::SubLength(lane, 0);
-  a.lp = local::RoundUp16(a.max_ls) + local::RoundUp16(lane.kernel) + 16;
+  // Reads of a line's packed row stop before Ls + N - 1 (window starts + offsets
+  // < Ls, plus the N - 1 lanes of an unaligned load): 16 floats of padding.
+  a.lp = local::RoundUp16(local::SubLength(lane, 0)) + 16;
   a.scale_log2 = spec.resolved_scale() * 1.4426950408889634f;
   a.q = t.q;
   a.out = t.out;
   a.lse = spec.return_lse ? t.lse : TensorView{};
 
-  const int64_t lines = local::NumLines(a), batch = t.q.shape[0];
-  const int64_t group = spec.num_q_heads / spec.num_kv_heads;
-  std::vector<float> kt(static_cast<size_t>(lines * a.dqk * a.lp));
-  std::vector<float> vp(static_cast<size_t>(lines * a.max_ls * a.dv_pad));
-  a.kt = kt.data();
-  a.vp = vp.data();
+  // Work items. With at least two (batch, KV head) pairs per thread, one item
+  // is one pair: it packs K^T / V^T into the worker's buffer and runs every
+  // tile of every query head of the group while the packed lines are still in
+  // cache (no barrier between packing and use). Otherwise two parallel loops:
+  // pack every pair, then every (batch, query head, tile), tiles fastest. (Not
+  // two loops per pair: on a loaded machine each barrier waits for the
+  // slowest thread.)
+  const int64_t lines = local::NumLines(a), batch = t.q.shape[0], hkv = spec.num_kv_heads;
+  const int64_t group = spec.num_q_heads / hkv, threads = ctx.num_threads();
+  const int64_t kt_floats = lines * a.dqk * a.lp, vt_floats = lines * a.dv * a.lp;
+  const std::vector<local::LineTile> tiles = local::MakeTiles(a);
+  const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   const int64_t scratch_floats = local::LineScratchFloats(a);
-  std::vector<float> scratch(static_cast<size_t>(scratch_floats * ctx.num_threads()));
+  const bool per_pair = batch * hkv >= 2 * threads;
+  const int64_t buffers = per_pair ? threads : batch * hkv;  // K^T / V^T buffers
+  float* const kt = local::CallWorkspace(buffers * (kt_floats + vt_floats) + scratch_floats * threads);
+  float* const vt = kt + buffers * kt_floats;
+  float* const scratch = vt + buffers * vt_floats;
   const local::NeighborhoodFns fns = local::GetNeighborhoodFns();
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t g = 0; g < spec.num_kv_heads; ++g) {
-      ParallelFor(ctx.num_threads(), lines, [&](int, int64_t line) {
-        fns.pack(a, t.k, t.v, b, g, line, kt.data(), vp.data());
-      });
-      ParallelFor(ctx.num_threads(), group * lines, [&](int worker, int64_t item) {
-        fns.line(a, b, g * group + item / lines, item % lines,
-                 scratch.data() + static_cast<size_t>(worker) * scratch_floats);
-      });
-    }
+  const auto run_tile = [&](int worker, int64_t b, int64_t h, int64_t buffer, int64_t tile) {
+    local::LineArgs w = a;
+    w.kt = kt + buffer * kt_floats;
+    w.vt = vt + buffer * vt_floats;
+    fns.tile(w, b, h, tiles[static_cast<size_t>(tile)], scratch + worker * scratch_floats);
+  };
+  if (per_pair) {
+    ParallelFor(ctx.num_threads(), batch * hkv, [&](int worker, int64_t bg) {
+      const int64_t b = bg / hkv, g = bg % hkv;
+      for (int64_t line = 0; line < lines; ++line) {
+        fns.pack(a, t.k, t.v, b, g, line, kt + worker * kt_floats, vt + worker * vt_floats);
+      }
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t tile = 0; tile < n_tiles; ++tile) run_tile(worker, b, h, worker, tile);
+      }
+    });
+    return;
   }
+  ParallelFor(ctx.num_threads(), batch * hkv * lines, [&](int, int64_t item) {
+    const int64_t bg = item / lines;
+    fns.pack(a, t.k, t.v, bg / hkv, bg % hkv, item % lines, kt + bg * kt_floats,
+             vt + bg * vt_floats);
+  });
+  ParallelFor(ctx.num_threads(), batch * spec.num_q_heads * n_tiles, [&](int worker, int64_t item) {
+    const int64_t bh = item / n_tiles, b = bh / spec.num_q_heads, h = bh % spec.num_q_heads;
+    run_tile(worker, b, h, b * hkv + h / group, item % n_tiles);
+  });
 }
 
 namespace {
