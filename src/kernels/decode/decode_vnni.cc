@@ -81,7 +81,11 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
     if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
     amax = _mm512_maskz_max_ps(0xFFFF, amax, _mm512_abs_ps(x));
   }
-  const float a = _mm512_reduce_max_ps(amax);
+  // (Stored and reduced in scalar code: GCC 12's _mm512_reduce_* read an undefined source and warn.)
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, amax);
+  float a = 0.0f;
+  for (float x : lanes) a = std::max(a, x);
   __m512i sum = _mm512_setzero_si512();
   if (a == 0.0f) {
     std::memset(hi, 0, static_cast<size_t>(n));
@@ -96,7 +100,7 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
       // a = round(X / 128) (exact in f32), b = X - 128 a.
       const __m512i da = _mm512_maskz_cvtps_epi32(
           0xFFFF, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, big), _mm512_set1_ps(1.0f / 128.0f)));
-      const __m512i db = _mm512_sub_epi32(big, _mm512_slli_epi32(da, 7));
+      const __m512i db = _mm512_sub_epi32(big, _mm512_maskz_slli_epi32(0xFFFF, da, 7));
       sum = _mm512_add_epi32(sum, big);
       _mm_mask_storeu_epi8(hi + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, da));
       _mm_mask_storeu_epi8(lo + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, db));
@@ -109,14 +113,19 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
     }
-    zterm = _mm512_reduce_add_ps(acc);
+    _mm512_store_ps(lanes, acc);
+    for (float x : lanes) zterm += x;
   }
   int32_t* words = reinterpret_cast<int32_t*>(out);
   PackDigits(l, hi, words);
   PackDigits(l, lo, words + n / 4);
   float* tail = out + n / 2;
   tail[0] = a / kQueryCodeMax;
-  tail[1] = static_cast<float>(_mm512_reduce_add_epi32(sum));
+  alignas(64) int32_t sums[16];
+  _mm512_store_si512(sums, sum);
+  int32_t total = 0;
+  for (int32_t x : sums) total += x;
+  tail[1] = static_cast<float>(total);
   tail[2] = zterm;
 }
 
