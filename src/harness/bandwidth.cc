@@ -26,6 +26,15 @@ uint64_t SumLines(const uint64_t* p, size_t words) {
   return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
+// This thread's index in the enclosing OpenMP team (0 without OpenMP).
+int ThreadIndex() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 }  // namespace
 
 Bandwidth MeasureReadBandwidth(int threads, int64_t bytes, int passes) {
@@ -46,11 +55,7 @@ Bandwidth MeasureReadBandwidth(int threads, int64_t bytes, int passes) {
 #pragma omp parallel num_threads(threads)
 #endif
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num();
-#else
-    const int t = 0;
-#endif
+    const int t = ThreadIndex();
     uint64_t* mine = data_ptr + static_cast<size_t>(t) * share;
     for (size_t i = 0; i < share; ++i) mine[i] = i;  // first touch by the reader
     for (int pass = 0; pass <= r.passes; ++pass) {
@@ -93,11 +98,7 @@ void CacheEvictor::Evict(int threads) const {
 #pragma omp parallel num_threads(threads)
 #endif
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num();
-#else
-    const int t = 0;
-#endif
+    const int t = ThreadIndex();
     const uint64_t s = SumLines(buffer_.data() + static_cast<size_t>(t) * share, share);
 #ifdef _OPENMP
 #pragma omp critical

@@ -247,6 +247,26 @@ HWY_INLINE hn::Vec<DF> LoadValueLanes(DF df, const uint8_t* HWY_RESTRICT row, si
   }
 }
 
+// Channels [c0, c0 + V N) of one token's value row as V vectors. int4 with
+// 16 lanes and an even V reads each 32-channel chunk once for both nibbles.
+template <KVDType F, size_t V, class DF>
+HWY_INLINE void LoadValueVectors(DF df, const uint8_t* HWY_RESTRICT row, size_t c0, hn::Vec<DF>* x) {
+  const size_t N = hn::Lanes(df);
+  if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
+    if (N == 16) {
+      const hn::RebindToSigned<DF> di;
+      const hn::Rebind<uint8_t, DF> d8;
+      for (size_t v = 0; v < V; v += 2) {
+        const auto b = hn::PromoteTo(di, hn::LoadU(d8, row + (c0 + v * N) / 2));
+        x[v] = hn::ConvertTo(df, hn::And(b, hn::Set(di, 0xF)));
+        x[v + 1] = hn::ConvertTo(df, hn::ShiftRight<4>(b));
+      }
+      return;
+    }
+  }
+  for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, row, c0 + v * N);
+}
+
 // One pass: acc[r][c0 + j N] for j < V over tokens [t0, t1), weights
 // w[j][r * kTile + t], plus (quantised values) zsum[j][r] added after.
 // pf (or nullptr): the prefetch queue, stepped once per token.
@@ -264,21 +284,7 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
   for (size_t t = t0; t < t1; ++t) {
     pfc.Step();
     hn::Vec<decltype(df)> x[V];
-    if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
-      if (N == 16) {  // one 16-byte load per 32-channel chunk: its low and high nibbles
-        const hn::RebindToSigned<decltype(df)> di;
-        const hn::Rebind<uint8_t, decltype(df)> d8;
-        for (size_t v = 0; v < V; v += 2) {
-          const auto b = hn::PromoteTo(di, hn::LoadU(d8, vrow[t] + (c0 + v * N) / 2));
-          x[v] = hn::ConvertTo(df, hn::And(b, hn::Set(di, 0xF)));
-          x[v + 1] = hn::ConvertTo(df, hn::ShiftRight<4>(b));
-        }
-      } else {
-        for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, vrow[t], c0 + v * N);
-      }
-    } else {
-      for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, vrow[t], c0 + v * N);
-    }
+    LoadValueVectors<F, V>(df, vrow[t], c0, x);
     for (size_t r = 0; r < R; ++r) {
       if constexpr (kUniform) {  // one weight per row for every vector (one broadcast)
         const auto wr = hn::Set(df, w[0][r * kTile + t]);
@@ -317,7 +323,6 @@ HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, si
       w[v] = kQuant ? pw + g * kFusedRows * kTile : p;
       z[v] = kQuant ? pw + groups * kFusedRows * kTile + g * kFusedRows : nullptr;
     }
-    // (The zero-point sums are added once, by the last call.)
     const float* const* zl = kQuant ? z : nullptr;
     bool uniform = true;  // every vector of the pass in one value group
     for (size_t v = 1; v < V; ++v) uniform = uniform && w[v] == w[0];

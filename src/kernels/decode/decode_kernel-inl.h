@@ -269,11 +269,12 @@ HWY_INLINE void TileScoresAndValues(const DecodeArgs& a, PieceState& ps, const S
   if (seg.sink_offset >= 0) resolved.base = a.sink_base + seg.sink_offset;
   const size_t num_subs = width / kSub;
   const size_t dv_acc = static_cast<size_t>(a.dv_acc);
-  SubTile subs[kTile / kSub];
+  // Fused: the tile's sub-tiles are kept in ps.ft, for P V after the softmax.
+  SubTile local[kTile / kSub];
+  SubTile* subs = a.fused ? ps.ft.subs : local;
   for (size_t j = 0; j < num_subs; ++j) subs[j] = resolved.At(head, u + static_cast<int64_t>(j * kSub));
   const bool on_codes = a.score != nullptr && l.quantized();
   if (a.fused) {  // scores from the stored sub-tiles; P V later from the same sub-tiles
-    for (size_t j = 0; j < num_subs; ++j) ps.ft.subs[j] = subs[j];
     ps.ft.num_subs = num_subs;
     ps.ft.layout = &l;
     ps.ft.t0 = static_cast<size_t>(c_lo);
