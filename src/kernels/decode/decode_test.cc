@@ -74,18 +74,21 @@ struct Filled {
   KVCache cache;
   std::vector<int64_t> ids;
 };
-Filled Fill(const KVCacheConfig& c, const std::vector<int64_t>& lengths, bool outliers, uint64_t seed = 1) {
+Filled Fill(const KVCacheConfig& c, const std::vector<int64_t>& lengths, TokenStyle style, uint64_t seed = 1) {
   Filled f{KVCache(c), {}};
   for (size_t i = 0; i < lengths.size(); ++i) {
     const int64_t id = f.cache.AddSequence();
     const int64_t first = lengths[i] / 3;
     for (const auto& [n, s] : {std::pair{first, seed + 10 * i}, std::pair{lengths[i] - first, seed + 10 * i + 5}}) {
-      const TokenData t = MakeTokens(c, n, s, outliers);
+      const TokenData t = MakeTokens(c, n, s, style);
       f.cache.Append(id, t.KView(c), t.VView(c));
     }
     f.ids.push_back(id);
   }
   return f;
+}
+Filled Fill(const KVCacheConfig& c, const std::vector<int64_t>& lengths, bool outliers, uint64_t seed = 1) {
+  return Fill(c, lengths, outliers ? TokenStyle::kScaled : TokenStyle::kGaussian, seed);
 }
 
 std::vector<int64_t> QueriesFor(const std::vector<int64_t>& lengths, int64_t nq) {
@@ -122,6 +125,26 @@ TEST(DecodeTest, EveryDtypeLayoutAndQueryCountMatchesTheReference) {
           EXPECT_EQ(err, "") << Name(dt) << " " << Name(st) << " nq " << nq << " " << kernel;
         }
       }
+    }
+  }
+}
+
+// Keys with large per-channel offsets (the bench's KIVI-style data): the
+// zero points of per-channel scales carry most of each key; every kernel
+// (the automatic choice is the VNNI one where the CPU has it).
+TEST(DecodeTest, OffsetOutlierKeysMatchTheReference) {
+  const std::vector<int64_t> lengths = {200, 1, 77};
+  for (KVDType dt : {KVDType::kBF16, KVDType::kInt8, KVDType::kInt4}) {
+    DecodeCase s;
+    s.dtype = dt;
+    s.store = Store::kPaged64;
+    const KVCacheConfig c = MakeConfig(s);
+    const AttentionSpec spec = MakeSpec(s);
+    Filled f = Fill(c, lengths, TokenStyle::kOffsets);
+    for (const char* kernel : {"", kFusedKernel, kPortableKernel}) {
+      BatchData d = MakeBatch(spec, f.ids, QueriesFor(lengths, 3), 5);
+      const std::string err = CheckDecode(spec, f.cache, d, ThreadingContext(2), Kernel(kernel));
+      EXPECT_EQ(err, "") << Name(dt) << " " << kernel;
     }
   }
 }

@@ -17,9 +17,24 @@
 
 namespace attnkit::decode {
 
-// Keys and values of n tokens, [n, Hkv, D] f32. With `outliers`, keys have a
-// per-channel offset and channels 1, 7 and 13 (mod D) scaled by 16, values a
-// channel scaled by 8: the structure that makes per-token key scales fail.
+// What MakeTokens puts into keys and values, [n, Hkv, D] f32:
+//   kGaussian  i.i.d. N(0, 1);
+//   kScaled    keys with a per-channel offset and channels 1, 7 and 13 (mod
+//              16/16/32, 20 of 128) scaled by 16, values with a channel (mod
+//              32) scaled by 8: the structure that makes per-token key scales
+//              fail, and logits of standard deviation ~6.4 (q ~ N(0, 1), scale
+//              1/sqrt(128)): near one-hot attention, where bf16 KV alone costs ~1%;
+//   kOffsets   the outlier structure KIVI and SageAttention report in LLM key
+//              caches: the same 20 channels carry a large per-channel offset
+//              (+-8..16, constant over tokens) with a token spread of 3, the
+//              other channels a small offset; values without outlier channels.
+//              Per-token key scales still fail (the offsets set each token's
+//              range); logits have a standard deviation of ~1.5.
+enum class TokenStyle : uint8_t { kGaussian, kScaled, kOffsets };
+
+// Whether channel ch (of any head dim) is one of the key outlier channels.
+inline bool IsKeyOutlierChannel(int64_t ch) { return ch % 16 == 1 || ch % 16 == 7 || ch % 32 == 13; }
+
 struct TokenData {
   std::vector<float> k, v;
   int64_t n = 0;
@@ -32,7 +47,7 @@ struct TokenData {
   }
 };
 
-inline TokenData MakeTokens(const KVCacheConfig& c, int64_t n, uint64_t seed, bool outliers) {
+inline TokenData MakeTokens(const KVCacheConfig& c, int64_t n, uint64_t seed, TokenStyle style) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
   TokenData t;
@@ -41,18 +56,25 @@ inline TokenData MakeTokens(const KVCacheConfig& c, int64_t n, uint64_t seed, bo
   t.v.resize(static_cast<size_t>(n * c.num_kv_heads * c.head_dim_v));
   for (size_t i = 0; i < t.k.size(); ++i) {
     const int64_t ch = static_cast<int64_t>(i) % c.head_dim_k;
-    float x = nd(rng);
-    if (outliers) {
-      x += 0.5f * static_cast<float>(ch % 5) - 1.0f;
-      if (ch % 16 == 1 || ch % 16 == 7 || ch % 32 == 13) x *= 16.0f;
+    const float z = nd(rng), offset = 0.5f * static_cast<float>(ch % 5) - 1.0f;
+    float x = z;
+    if (style == TokenStyle::kScaled) x = (z + offset) * (IsKeyOutlierChannel(ch) ? 16.0f : 1.0f);
+    if (style == TokenStyle::kOffsets) {
+      const float big = (ch % 3 == 0 ? -1.0f : 1.0f) * (8.0f + 2.0f * static_cast<float>(ch % 5));
+      x = IsKeyOutlierChannel(ch) ? big + 3.0f * z : z + offset;
     }
     t.k[i] = x;
   }
   for (size_t i = 0; i < t.v.size(); ++i) {
     const int64_t ch = static_cast<int64_t>(i) % c.head_dim_v;
-    t.v[i] = nd(rng) * (outliers && ch % 32 == 5 ? 8.0f : 1.0f);
+    t.v[i] = nd(rng) * (style == TokenStyle::kScaled && ch % 32 == 5 ? 8.0f : 1.0f);
   }
   return t;
+}
+
+// The tests' spelling: outliers = kScaled, else kGaussian.
+inline TokenData MakeTokens(const KVCacheConfig& c, int64_t n, uint64_t seed, bool outliers) {
+  return MakeTokens(c, n, seed, outliers ? TokenStyle::kScaled : TokenStyle::kGaussian);
 }
 
 // A batch against `cache`: sequence ids, nq per sequence, queries
