@@ -15,8 +15,9 @@
 //   int8 / int4 per channel:   k = s_c u + z_c, dequantised in registers
 //   int8 / int4 per token:     s[r][t] = s_t (sum_c q[r][c] u[c][t]) + z_t sum_c q[r][c]
 //
-// P V: values are row-major per token, so one vector is N channels of one
-// token. For each block of R rows and each pass of up to 4 channel vectors,
+// P V: float values are row-major per token, so one vector is N channels of
+// one token; quantised ones are stored in token quads (kv_layout.h), one
+// token's N channels being byte t % 4 of N consecutive words (shift, mask). For each block of R rows and each pass of up to 4 channel vectors,
 // the accumulators stay in registers over the tile's valid tokens:
 //   acc[r][c] += w[r][t] * x[t][c]
 // with w = p for float values and, for quantised ones (x = s_tg u + z_tg),
@@ -224,54 +225,55 @@ HWY_INLINE void FusedScores(FusedTile& ft, size_t nrows, const float* q, size_t 
 
 // ---------------------------------------------------------------- value loads
 
-// Values (or raw codes) of channels [c, c + N) of one token's value row, as f32.
+// Values (or raw codes) of channels [c, c + N) of one token, as f32. Floats:
+// `row` is the token's value row. Codes (kv_layout.h): `row` is its token
+// quad and the token byte `tb` (t % 4) of each 4-byte word.
 template <KVDType F, class DF>
-HWY_INLINE hn::Vec<DF> LoadValueLanes(DF df, const uint8_t* HWY_RESTRICT row, size_t c) {
+HWY_INLINE hn::Vec<DF> LoadValueLanes(DF df, const uint8_t* HWY_RESTRICT row, size_t tb, size_t c) {
   if constexpr (F == KVDType::kF32) {
     return hn::LoadU(df, reinterpret_cast<const float*>(row) + c);
   } else if constexpr (F == KVDType::kBF16) {
     return LoadF32(df, reinterpret_cast<const BF16Bits*>(row) + c);
   } else if constexpr (F == KVDType::kF16) {
     return LoadF32(df, reinterpret_cast<const F16Bits*>(row) + c);
-  } else if constexpr (F == KVDType::kInt8) {
+  } else {  // int8: word c; int4: word (c / 32) 16 + c % 16, high nibbles for c % 32 >= 16
+    const hn::RebindToUnsigned<DF> du;
     const hn::RebindToSigned<DF> di;
-    const hn::Rebind<uint8_t, DF> d8;
-    return hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, row + c)));
-  } else {  // int4: per 32-channel chunk, byte j holds channel j (low nibble) and 16 + j (high)
-    const hn::RebindToSigned<DF> di;
-    const hn::Rebind<uint8_t, DF> d8;
-    const size_t within = c % 32;
-    const auto b = hn::PromoteTo(di, hn::LoadU(d8, row + (c / 32) * 16 + within % 16));
-    const auto u = hn::And(hn::ShiftRightSame(b, within >= 16 ? 4 : 0), hn::Set(di, 0xF));
-    return hn::ConvertTo(df, u);
+    constexpr bool kInt8 = F == KVDType::kInt8;
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(row) + (kInt8 ? c : (c / 32) * 16 + c % 16);
+    const int shift = static_cast<int>(8 * tb + (kInt8 || c % 32 < 16 ? 0 : 4));
+    const auto u = hn::And(hn::ShiftRightSame(hn::LoadU(du, words), shift), hn::Set(du, kInt8 ? 0xFFu : 0xFu));
+    return hn::ConvertTo(df, hn::BitCast(di, u));
   }
 }
 
-// Channels [c0, c0 + V N) of one token's value row as V vectors. int4 with
-// 16 lanes and an even V reads each 32-channel chunk once for both nibbles.
+// Channels [c0, c0 + V N) of one token as V vectors. int4 with 16 lanes and
+// an even V reads each 32-channel line once for both nibbles.
 template <KVDType F, size_t V, class DF>
-HWY_INLINE void LoadValueVectors(DF df, const uint8_t* HWY_RESTRICT row, size_t c0, hn::Vec<DF>* x) {
+HWY_INLINE void LoadValueVectors(DF df, const uint8_t* HWY_RESTRICT row, size_t tb, size_t c0, hn::Vec<DF>* x) {
   const size_t N = hn::Lanes(df);
   if constexpr (F == KVDType::kInt4 && V % 2 == 0) {
     if (N == 16) {
+      const hn::RebindToUnsigned<DF> du;
       const hn::RebindToSigned<DF> di;
-      const hn::Rebind<uint8_t, DF> d8;
+      const auto mask = hn::Set(du, 0xFu);
+      const int shift = static_cast<int>(8 * tb);
       for (size_t v = 0; v < V; v += 2) {
-        const auto b = hn::PromoteTo(di, hn::LoadU(d8, row + (c0 + v * N) / 2));
-        x[v] = hn::ConvertTo(df, hn::And(b, hn::Set(di, 0xF)));
-        x[v + 1] = hn::ConvertTo(df, hn::ShiftRight<4>(b));
+        const auto w = hn::LoadU(du, reinterpret_cast<const uint32_t*>(row) + (c0 + v * N) / 2);
+        x[v] = hn::ConvertTo(df, hn::BitCast(di, hn::And(hn::ShiftRightSame(w, shift), mask)));
+        x[v + 1] = hn::ConvertTo(df, hn::BitCast(di, hn::And(hn::ShiftRightSame(w, shift + 4), mask)));
       }
       return;
     }
   }
-  for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, row, c0 + v * N);
+  for (size_t v = 0; v < V; ++v) x[v] = LoadValueLanes<F>(df, row, tb, c0 + v * N);
 }
 
 // One pass: acc[r][c0 + j N] for j < V over tokens [t0, t1), weights
 // w[j][r * kTile + t], plus (quantised values) zsum[j][r] added after.
 // pf (or nullptr): the prefetch queue, stepped once per token.
 template <KVDType F, size_t R, size_t V, bool kUniform>
-HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, size_t c0,
+HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, const uint8_t* tbyte, size_t t0, size_t t1, size_t c0,
                             const float* const* w, const float* const* zsum, float* HWY_RESTRICT acc,
                             size_t lda, PrefetchQueue* pf) {
   const hn::ScalableTag<float> df;
@@ -284,7 +286,7 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
   for (size_t t = t0; t < t1; ++t) {
     pfc.Step();
     hn::Vec<decltype(df)> x[V];
-    LoadValueVectors<F, V>(df, vrow[t], c0, x);
+    LoadValueVectors<F, V>(df, vrow[t], tbyte[t], c0, x);
     for (size_t r = 0; r < R; ++r) {
       if constexpr (kUniform) {  // one weight per row for every vector (one broadcast)
         const auto wr = hn::Set(df, w[0][r * kTile + t]);
@@ -307,7 +309,7 @@ HWY_INLINE void FusedPVPass(const uint8_t* const* vrow, size_t t0, size_t t1, si
 // Rows [0, R) of one row block: every pass over the value channels; pf as in
 // FusedPVPass (the first row block steps the queue).
 template <KVDType F, size_t R>
-HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, size_t t0, size_t t1,
+HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, const uint8_t* tbyte, size_t t0, size_t t1,
                             size_t dv_acc, const float* p, const float* pw, float* acc, size_t lda,
                             PrefetchQueue* pf) {
   const hn::ScalableTag<float> df;
@@ -327,7 +329,7 @@ HWY_INLINE void FusedPVRows(const StoreLayout& l, const uint8_t* const* vrow, si
     bool uniform = true;  // every vector of the pass in one value group
     for (size_t v = 1; v < V; ++v) uniform = uniform && w[v] == w[0];
     const auto run = [&](auto kU) {
-      FusedPVPass<F, R, V, decltype(kU)::value>(vrow, t0, t1, c0, w, zl, acc, lda, pf);
+      FusedPVPass<F, R, V, decltype(kU)::value>(vrow, tbyte, t0, t1, c0, w, zl, acc, lda, pf);
     };
     if (uniform) {
       run(std::true_type());
@@ -382,9 +384,15 @@ HWY_INLINE void FusedPVOf(FusedTile& ft, size_t nrows, size_t dv_acc, const floa
                           float* pw, float* acc, size_t lda) {
   constexpr bool kQuant = F == KVDType::kInt8 || F == KVDType::kInt4;
   const StoreLayout& l = *ft.layout;
-  const size_t row_bytes = static_cast<size_t>(l.v_sub_bytes / kSub);  // one token's values
+  // Per token: its value row (floats), or its quad and byte in the quad's words (codes).
+  const size_t row_bytes = static_cast<size_t>(l.v_sub_bytes / kSub);
   const uint8_t* vrow[kTile];
-  for (size_t t = ft.t0; t < ft.t1; ++t) vrow[t] = ft.subs[t / kSub].v + (t % kSub) * row_bytes;
+  uint8_t tbyte[kTile];
+  for (size_t t = ft.t0; t < ft.t1; ++t) {
+    const size_t i = t % kSub;
+    vrow[t] = ft.subs[t / kSub].v + (kQuant ? i / 4 * 4 * row_bytes : i * row_bytes);
+    tbyte[t] = static_cast<uint8_t>(kQuant ? i % 4 : 0);
+  }
   for (size_t r0 = 0; r0 < nrows; r0 += kFusedRows) {
     const size_t R = std::min(kFusedRows, nrows - r0);
     const float* pr = p + r0 * ldp;
@@ -392,10 +400,10 @@ HWY_INLINE void FusedPVOf(FusedTile& ft, size_t nrows, size_t dv_acc, const floa
     float* ar = acc + r0 * lda;
     PrefetchQueue* f = r0 == 0 ? &ft.pf : nullptr;
     switch (R) {
-      case 4: FusedPVRows<F, 4>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
-      case 3: FusedPVRows<F, 3>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
-      case 2: FusedPVRows<F, 2>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
-      default: FusedPVRows<F, 1>(l, vrow, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      case 4: FusedPVRows<F, 4>(l, vrow, tbyte, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      case 3: FusedPVRows<F, 3>(l, vrow, tbyte, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      case 2: FusedPVRows<F, 2>(l, vrow, tbyte, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
+      default: FusedPVRows<F, 1>(l, vrow, tbyte, ft.t0, ft.t1, dv_acc, pr, pw, ar, lda, f); break;
     }
   }
   ft.pf.Drain();  // what the loops did not hand out

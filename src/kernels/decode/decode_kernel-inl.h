@@ -111,8 +111,6 @@ HWY_INLINE void DequantKSub(const StoreLayout& l, const SubTile& st, float* HWY_
 HWY_INLINE void DequantVRow(const StoreLayout& l, const SubTile& st, size_t t, size_t dv_acc,
                             float* HWY_RESTRICT dst) {
   const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const hn::Rebind<uint8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
   const size_t dv_pad = static_cast<size_t>(l.dv_pad);
   switch (l.fmt) {
@@ -132,32 +130,19 @@ HWY_INLINE void DequantVRow(const StoreLayout& l, const SubTile& st, size_t t, s
       });
       return;
     }
-    case KVDType::kInt8: {
-      const uint8_t* row = st.v + t * dv_pad;
+    case KVDType::kInt8:
+    case KVDType::kInt4: {
+      // Token quads (kv_layout.h): token t is byte t % 4 of each word of its quad.
+      const bool int8 = l.fmt == KVDType::kInt8;
+      const uint32_t* quad = reinterpret_cast<const uint32_t*>(st.v) + (t / 4) * (int8 ? dv_pad : dv_pad / 2);
       const float* vs = st.v_scale + t;  // [v_groups][s[16], z[16]]
       for (size_t c = 0; c < dv_acc; c += N) {
         const size_t g = c / static_cast<size_t>(l.v_group);
-        const auto x = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, row + c)));
+        const size_t word = int8 ? c : (c / 32) * 16 + c % 16;
+        const int shift = static_cast<int>(8 * (t % 4) + (int8 || c % 32 < 16 ? 0 : 4));
+        const auto x = CodesAt(df, quad + word, 0, shift, int8 ? 0xFFu : 0xFu);
         hn::StoreU(hn::MulAdd(hn::Set(df, vs[g * 2 * kSub]), x, hn::Set(df, vs[g * 2 * kSub + kSub])), df,
                    dst + c);
-      }
-      return;
-    }
-    case KVDType::kInt4: {
-      // Per 32-channel chunk, byte j: channel j (low nibble) and 16 + j (high).
-      const uint8_t* row = st.v + t * dv_pad / 2;
-      const float* vs = st.v_scale + t;  // [v_groups][s[16], z[16]]
-      const auto lo_mask = hn::Set(di, 0xF);
-      for (size_t c0 = 0; c0 < dv_acc; c0 += 32) {
-        const size_t g = c0 / static_cast<size_t>(l.v_group);
-        const auto sv = hn::Set(df, vs[g * 2 * kSub]), zv = hn::Set(df, vs[g * 2 * kSub + kSub]);
-        for (size_t j = 0; j < 16; j += N) {
-          const auto b = hn::PromoteTo(di, hn::LoadU(d8, row + c0 / 2 + j));
-          hn::StoreU(hn::MulAdd(sv, hn::ConvertTo(df, hn::And(b, lo_mask)), zv), df, dst + c0 + j);
-          if (c0 + 16 < dv_acc) {
-            hn::StoreU(hn::MulAdd(sv, hn::ConvertTo(df, hn::ShiftRight<4>(b)), zv), df, dst + c0 + 16 + j);
-          }
-        }
       }
       return;
     }
@@ -354,6 +339,13 @@ HWY_INLINE bool SoftmaxAndAccumulate(const DecodeArgs& a, PieceState& ps, size_t
     for (size_t r = 0; r < ps.nrows; ++r) {
       if (ps.alpha[r] != 1.0f) ScaleRow(ps.acc + r * dv_acc, dv_acc, ps.alpha[r]);
     }
+  }
+  if (a.fused && a.values != nullptr && ps.ft.layout->quantized()) {  // P V on the codes (VNNI)
+    ValueTile vt{ps.ft.layout, ps.ft.subs, static_cast<int>(ps.ft.num_subs), static_cast<int>(ps.ft.t0),
+                 static_cast<int>(ps.ft.t1), static_cast<int>(ps.nrows), ps.st, ps.acc, dv_acc,
+                 a.dv_acc, &ps.ft.pf};
+    a.values(vt);
+    return true;
   }
   if (a.fused) {  // ps.vt is free: the quantised-value weights live there
     FusedPV(ps.ft, ps.nrows, dv_acc, ps.st, kTile, ps.vt, ps.acc, dv_acc);

@@ -181,6 +181,23 @@ struct ScoreTile {
 };
 using ScoreFn = void (*)(const DecodeArgs& a, const ScoreTile& t);
 
+// A compute tile of quantised values whose acc += P V is computed on the
+// codes (the VNNI kernel) instead of the fused f32 P V. The function steps
+// and then drains `pf`.
+struct ValueTile {
+  const StoreLayout* layout;
+  const SubTile* subs;       // the tile's sub-tiles (num_subs of them)
+  int num_subs;
+  int t0, t1;                // valid token columns of the tile
+  int nrows;
+  const float* p;            // [nrows][kTile] probabilities (0 outside [t0, t1))
+  float* acc;                // [nrows][lda] unnormalised output, f32
+  size_t lda;
+  int64_t dv_acc;            // channels to accumulate (a multiple of 16)
+  PrefetchQueue* pf;         // the queue of a later tile's lines (may be empty)
+};
+using ValueFn = void (*)(const ValueTile& t);
+
 struct DecodeArgs {
   const Row* rows = nullptr;
   const SegmentRef* segments = nullptr;
@@ -202,6 +219,7 @@ struct DecodeArgs {
   float* partial_lse = nullptr;  // [partial rows]
   EmitFn emit = nullptr;
   ScoreFn score = nullptr;       // nullptr: dequantise K and use the f32 tile product
+  ValueFn values = nullptr;      // fused, quantised V: P V on the codes (nullptr: f32 P V)
   // Fused tiles (decode_fused-inl.h): scores and P V straight from the stored
   // sub-tiles; false: f32 K^T / V tiles and tile products (required for MLA).
   bool fused = false;

@@ -352,6 +352,7 @@ DecodePlan MakeDecodePlan(const AttentionSpec& spec, const KVCache& cache, const
   p->kernel_name = p->on_codes ? decode::kVnniKernel : p->fused ? decode::kFusedKernel : decode::kPortableKernel;
   p->fns = decode::GetDecodeFns();
   p->score = p->on_codes ? vnni : nullptr;
+  p->values = p->on_codes ? decode::GetVnniValueFn(p->cpu) : nullptr;
   p->isa = std::string(p->fns.target) + (p->on_codes ? " + AVX512-VNNI scores" : "");
 
   // Cascade prefix.

@@ -76,6 +76,7 @@ struct PlanState {
 
   DecodeFns fns;
   ScoreFn score = nullptr;
+  ValueFn values = nullptr;  // P V on the value codes (the VNNI kernel)
 };
 
 // Cuts the blocks of all problems, laid out in one line problem after
@@ -105,6 +106,8 @@ inline constexpr const char* kVnniKernel = "decode_int8int4kv_vnni_avx512";
 
 // The VNNI score kernel (decode_vnni.cc): nullptr when this build or CPU has none.
 ScoreFn GetVnniScoreFn(const CpuInfo& cpu);
+// Its P V on int8 / int4 value codes: nullptr when this build or CPU has none.
+ValueFn GetVnniValueFn(const CpuInfo& cpu);
 
 }  // namespace attnkit::decode
 

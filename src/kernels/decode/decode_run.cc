@@ -185,6 +185,7 @@ DecodeStats RunDecodeWithHooks(const DecodePlan& plan, const KVCache& cache,
   a.emit = EmitRow;
   a.emit_ctx = &ectx;
   a.score = p.score;
+  a.values = p.values;
   a.fused = p.fused;
   a.block_visits = block_visits;
 

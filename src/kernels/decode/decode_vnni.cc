@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The registered ISA-specific score kernel of decode: Q.K on int8 / int4 key
-// codes with AVX512-VNNI (vpdpbusd: u8 x s8 -> s32, 64 products per
-// instruction), beside the portable Highway path (Highway 1.0.3 has no int8
-// dot product). Not the rest of the kernel: softmax and P.V stay portable.
+// The registered ISA-specific parts of decode: Q.K on int8 / int4 key codes
+// and P.V on int8 / int4 value codes with AVX512-VNNI (vpdpbusd: u8 x s8 ->
+// s32, 64 products per instruction), beside the portable Highway path
+// (Highway 1.0.3 has no int8 dot product). Not the rest of the kernel: the
+// softmax stays portable. P.V: see "P V on the codes" below.
 //
 // A key sub-tile is 16 tokens x (dk_pad / w) words of w channels (kv_layout.h),
 // so one 64-byte load holds one word-row of 16 tokens: broadcasting a query
@@ -248,19 +249,204 @@ ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
   }
 }
 
+// ---------------------------------------------------------------- P V on the codes
+//
+// Values are stored in token quads (kv_layout.h): word j of a quad's 64-byte
+// line holds 4 consecutive tokens of one channel, so one vpdpbusd adds 4
+// tokens' products to 16 channel accumulators. Per row r and value group g
+// the weights w_t = p_t s_tg (s_tg: token t's value scale) are quantised per
+// tile to 24-bit codes X_t = round(kMaxX w_t / max_t w_t) (step = max / kMaxX,
+// error <= step / 2 per weight: 16-bit codes cost 1.4-4e-5 of max |O| on the
+// test data, 24 bits keep the kernel within f32 rounding of its oracle), held
+// as three u8 digits X = 2^16 a + 2^8 b + c; the values are the signed
+// operand (int8: u - 128, the top bit flipped; int4: u itself), so per channel
+//   sum_t X_t u_t = 2^8 (2^8 (a . v) + (b . v)) + (c . v) (+ 128 sum_t X_t for int8),
+// each digit dot exact in int32 (64 tokens x 255 x 128 < 2^22; the inner
+// bracket < 2^30), the outer sum in f32, and
+//   acc += step * that + sum_t p_t z_tg.
+// Blocks of 4 rows x 32 channels x 3 digits keep 24 accumulators.
+
+// Digits and sums of one row and value group of a tile.
+inline constexpr float kMaxX = 16777215.0f;  // 2^24 - 1
+
+struct RowWeights {
+  uint32_t a[kTile / 4], b[kTile / 4], c[kTile / 4];  // quad q: byte i = digit of token 4 q + i
+  float step;                                         // max_t w_t / kMaxX
+  float zsum;                                         // sum_t p_t z_tg
+  float xsum;                                         // sum_t X_t
+};
+
+ATTNKIT_VNNI float MaxOfLanes(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float m = lanes[0];
+  for (float x : lanes) m = std::max(m, x);
+  return m;
+}
+ATTNKIT_VNNI float SumOfLanes(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float s = 0.0f;
+  for (float x : lanes) s += x;
+  return s;
+}
+
+// Weights of row p (probabilities [kTile]) for value group g of the tile.
+// Invalid tokens (whose scales may hold any bits) get X = 0.
+ATTNKIT_VNNI void PrepareWeights(const ValueTile& t, const float* p, int64_t g, RowWeights& w) {
+  __m512 wv[kTile / kSub];
+  __m512 mx = _mm512_setzero_ps(), zacc = _mm512_setzero_ps();
+  for (int j = 0; j < kTile / kSub; ++j) {
+    const int lo = std::max(t.t0 - j * 16, 0), hi = std::min(t.t1 - j * 16, 16);
+    if (j >= t.num_subs || hi <= lo) {
+      wv[j] = _mm512_setzero_ps();
+      continue;
+    }
+    const __mmask16 m = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    const float* vs = t.subs[j].v_scale + g * 2 * kSub;  // s[16], z[16]
+    const __m512 pv = _mm512_maskz_loadu_ps(m, p + j * 16);
+    wv[j] = _mm512_mul_ps(pv, _mm512_maskz_loadu_ps(m, vs));
+    zacc = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(m, vs + kSub), zacc);
+    mx = _mm512_maskz_max_ps(0xFFFF, mx, wv[j]);
+  }
+  const float top = MaxOfLanes(mx);
+  const __m512 inv = _mm512_set1_ps(top > 0.0f ? kMaxX / top : 0.0f);
+  __m512 xs = _mm512_setzero_ps();
+  const __m512i byte = _mm512_set1_epi32(0xFF);
+  for (int j = 0; j < kTile / kSub; ++j) {
+    __m512i x = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(wv[j], inv));  // nearest even
+    x = _mm512_maskz_min_epi32(0xFFFF, x, _mm512_set1_epi32(static_cast<int>(kMaxX)));
+    xs = _mm512_add_ps(xs, _mm512_maskz_cvtepi32_ps(0xFFFF, x));
+    const __m512i a = _mm512_maskz_srli_epi32(0xFFFF, x, 16);
+    const __m512i b = _mm512_and_si512(_mm512_maskz_srli_epi32(0xFFFF, x, 8), byte);
+    const __m512i c = _mm512_and_si512(x, byte);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(w.a + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, a));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(w.b + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, b));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(w.c + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, c));
+  }
+  w.xsum = SumOfLanes(xs);
+  w.step = top / kMaxX;
+  w.zsum = SumOfLanes(zacc);
+}
+
+// acc[r][c0 + 16 j] (r < R, j < J) += P V over token quads [q0, q1); one
+// value group (w[r]). pfc (or nullptr): stepped twice per quad.
+template <int R, int J, bool kInt4>
+ATTNKIT_VNNI void ValuePass(const ValueTile& t, const RowWeights* w, int64_t c0, int q0, int q1,
+                            PrefetchQueue::Cursor* pfc, float* acc) {
+  const StoreLayout& l = *t.layout;
+  const int64_t quad_bytes = kInt4 ? 2 * l.dv_pad : 4 * l.dv_pad;
+  // Byte offset of the pass's vectors in a quad: int8 4 c; int4 its 32-channel line.
+  const int64_t off = kInt4 ? (c0 / 32) * 64 : 4 * c0;
+  const bool high = kInt4 && c0 % 32 != 0;  // int4, J = 1: the high nibbles of the line
+  __m512i ha[R][J], hb[R][J], hc[R][J];
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < J; ++j) ha[r][j] = hb[r][j] = hc[r][j] = _mm512_setzero_si512();
+  }
+  const __m512i nib = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  PrefetchQueue::Cursor pf = pfc != nullptr ? *pfc : PrefetchQueue::Cursor{nullptr, nullptr, nullptr, 0};
+  for (int q = q0; q < q1; ++q) {
+    pf.Step();
+    pf.Step();
+    const uint8_t* quad = t.subs[q / 4].v + (q % 4) * quad_bytes + off;
+    __m512i v[J];
+    if constexpr (kInt4) {
+      const __m512i line = _mm512_loadu_si512(quad);
+      if (J == 2 || !high) v[0] = _mm512_and_si512(line, nib);
+      if (J == 2) v[1] = _mm512_and_si512(_mm512_maskz_srli_epi16(0xFFFFFFFF, line, 4), nib);
+      if (J == 1 && high) v[0] = _mm512_and_si512(_mm512_maskz_srli_epi16(0xFFFFFFFF, line, 4), nib);
+    } else {
+      for (int j = 0; j < J; ++j) v[j] = _mm512_xor_si512(_mm512_loadu_si512(quad + 64 * j), flip);
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512i da = _mm512_set1_epi32(static_cast<int>(w[r].a[q]));
+      const __m512i db = _mm512_set1_epi32(static_cast<int>(w[r].b[q]));
+      const __m512i dc = _mm512_set1_epi32(static_cast<int>(w[r].c[q]));
+      for (int j = 0; j < J; ++j) {
+        ha[r][j] = _mm512_dpbusd_epi32(ha[r][j], da, v[j]);
+        hb[r][j] = _mm512_dpbusd_epi32(hb[r][j], db, v[j]);
+        hc[r][j] = _mm512_dpbusd_epi32(hc[r][j], dc, v[j]);
+      }
+    }
+  }
+  if (pfc != nullptr) *pfc = pf;
+  for (int r = 0; r < R; ++r) {
+    const __m512 bias = _mm512_set1_ps(kInt4 ? 0.0f : 128.0f * w[r].xsum);
+    const __m512 step = _mm512_set1_ps(w[r].step), zsum = _mm512_set1_ps(w[r].zsum);
+    for (int j = 0; j < J; ++j) {
+      const __m512i ab = _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, ha[r][j], 8), hb[r][j]);
+      const __m512 dot = _mm512_add_ps(_mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, ab), _mm512_set1_ps(256.0f),
+                                                       _mm512_maskz_cvtepi32_ps(0xFFFF, hc[r][j])),
+                                       bias);
+      float* a = acc + static_cast<size_t>(r) * t.lda + c0 + 16 * j;
+      const __m512 y = _mm512_fmadd_ps(step, dot, _mm512_loadu_ps(a));
+      _mm512_storeu_ps(a, _mm512_add_ps(y, zsum));
+    }
+  }
+}
+
+template <int R, bool kInt4>
+ATTNKIT_VNNI void ValueRows(const ValueTile& t, int r0, PrefetchQueue::Cursor* pfc) {
+  const StoreLayout& l = *t.layout;
+  const int q0 = t.t0 / 4, q1 = (t.t1 + 3) / 4;
+  float* acc = t.acc + static_cast<size_t>(r0) * t.lda;
+  for (int64_t g = 0; g < l.v_groups && g * l.v_group < t.dv_acc; ++g) {
+    RowWeights w[R];
+    for (int r = 0; r < R; ++r) PrepareWeights(t, t.p + static_cast<size_t>(r0 + r) * kTile, g, w[r]);
+    const int64_t c_end = std::min((g + 1) * l.v_group, t.dv_acc);
+    for (int64_t c = g * l.v_group; c < c_end;) {
+      if (c_end - c >= 32) {
+        ValuePass<R, 2, kInt4>(t, w, c, q0, q1, pfc, acc);
+        c += 32;
+      } else {
+        ValuePass<R, 1, kInt4>(t, w, c, q0, q1, pfc, acc);
+        c += 16;
+      }
+    }
+  }
+}
+
+template <bool kInt4>
+ATTNKIT_VNNI void ValueBlocks(const ValueTile& t) {
+  PrefetchQueue::Cursor pfc = PrefetchQueue::Of(t.pf);
+  for (int r0 = 0; r0 < t.nrows; r0 += 4) {
+    PrefetchQueue::Cursor* c = r0 == 0 ? &pfc : nullptr;  // the first row block steps the queue
+    switch (std::min(4, t.nrows - r0)) {
+      case 4: ValueRows<4, kInt4>(t, r0, c); break;
+      case 3: ValueRows<3, kInt4>(t, r0, c); break;
+      case 2: ValueRows<2, kInt4>(t, r0, c); break;
+      default: ValueRows<1, kInt4>(t, r0, c); break;
+    }
+  }
+  pfc.Save();
+  if (t.pf != nullptr) t.pf->Drain();  // what the loops did not hand out
+}
+
+ATTNKIT_VNNI void VnniValues(const ValueTile& t) {
+  if (t.layout->fmt == KVDType::kInt4) {
+    ValueBlocks<true>(t);
+  } else {
+    ValueBlocks<false>(t);
+  }
+}
+
+bool VnniCpu(const CpuInfo& cpu) {
+  if (!cpu.has_avx512_vnni) return false;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
 }  // namespace
 
-ScoreFn GetVnniScoreFn(const CpuInfo& cpu) {
-  if (!cpu.has_avx512_vnni) return nullptr;
-  __builtin_cpu_init();
-  const bool real = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-  return real ? VnniScores : nullptr;
-}
+ValueFn GetVnniValueFn(const CpuInfo& cpu) { return VnniCpu(cpu) ? VnniValues : nullptr; }
+
+ScoreFn GetVnniScoreFn(const CpuInfo& cpu) { return VnniCpu(cpu) ? VnniScores : nullptr; }
 
 #else  // not x86-64 GCC/Clang
 
 ScoreFn GetVnniScoreFn(const CpuInfo&) { return nullptr; }
+ValueFn GetVnniValueFn(const CpuInfo&) { return nullptr; }
 
 #endif
 

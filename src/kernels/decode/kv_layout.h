@@ -13,8 +13,13 @@
 //             One word row = 16 tokens = one 64-byte line (32 B for 16-bit),
 //             so a channel (group) of 16 tokens is one vector load and Q.K
 //             needs no horizontal sums (f32 FMAs, or one VNNI vpdpbusd).
-//   V data    [page_tokens][dv_pad] row-major per token (int4: per 32-channel
-//             chunk, byte j holds channel j (low nibble) and 16 + j (high)).
+//   V data    floats: [page_tokens][dv_pad] row-major per token.
+//             int8 / int4: per sub-tile 4 quads of 4 tokens, each quad
+//             [dv_pad][4 tokens] (4 consecutive tokens of one channel per
+//             4-byte word, so P.V is a vertical vpdpbusd over token quads):
+//             int8 byte (t / 4) 4 dv_pad + 4 c + t % 4; int4 per quad and
+//             32-channel chunk one 64-byte line, word j = tokens of channel
+//             c0 + j (low nibbles) and c0 + 16 + j (high nibbles).
 //             Absent when V is a view of K (MLA).
 //   K scales  int8/int4 only, f32: per token: [page_tokens/16][s[16], z[16]];
 //             per channel: [page_tokens/k_group][s[dk_pad], z[dk_pad]].
@@ -72,7 +77,7 @@ StoreLayout MakeStoreLayout(KVDType fmt, int64_t hkv, int64_t dk, int64_t dv, bo
 // Pointers to one 16-token sub-tile of one head.
 struct SubTile {
   const uint8_t* k;         // [dk_pad / w][16][w]
-  const uint8_t* v;         // [16][dv_pad] (nullptr when !has_v)
+  const uint8_t* v;         // floats [16][dv_pad]; codes [4][dv_pad][4] (nullptr when !has_v)
   const float* k_scale;     // per token: s[16], z[16]; per channel: s[dk_pad], z[dk_pad]
   const float* v_scale;     // [v_groups][s[16], z[16]]
 };

@@ -45,21 +45,26 @@ int GetKCode(const StoreLayout& l, const uint8_t* sub, int64_t c, int64_t t) {
   const uint8_t b = sub[((c / 8) * 16 + t) * 4 + j / 2];
   return (j % 2 == 0) ? (b & 0x0F) : (b >> 4);
 }
-// Code of channel c of a quantised V row.
-void PutVCode(const StoreLayout& l, uint8_t* row, int64_t c, int u) {
-  if (l.fmt == KVDType::kInt8) {
-    row[c] = static_cast<uint8_t>(u);
-    return;
-  }
-  const int64_t j = c % 32;
-  uint8_t& b = row[(c / 32) * 16 + j % 16];
-  b = (j < 16) ? static_cast<uint8_t>((b & 0xF0) | u) : static_cast<uint8_t>((b & 0x0F) | (u << 4));
+// Byte of code (token t of its sub-tile, channel c) in a quantised V sub-tile
+// (kv_layout.h): token quads, 4 tokens per 4-byte word. int4: per quad and
+// 32-channel chunk one 64-byte line, channel c0 + j in the low nibbles of word
+// j and c0 + 16 + j in the high ones.
+int64_t VCodeByte(const StoreLayout& l, int64_t t, int64_t c) {
+  if (l.fmt == KVDType::kInt8) return (t / 4) * 4 * l.dv_pad + 4 * c + t % 4;
+  return (t / 4) * 2 * l.dv_pad + (c / 32) * 64 + (c % 16) * 4 + t % 4;
 }
-int GetVCode(const StoreLayout& l, const uint8_t* row, int64_t c) {
-  if (l.fmt == KVDType::kInt8) return row[c];
-  const int64_t j = c % 32;
-  const uint8_t b = row[(c / 32) * 16 + j % 16];
-  return (j < 16) ? (b & 0x0F) : (b >> 4);
+void PutVCode(const StoreLayout& l, uint8_t* sub, int64_t t, int64_t c, int u) {
+  uint8_t& b = sub[VCodeByte(l, t, c)];
+  if (l.fmt == KVDType::kInt8) {
+    b = static_cast<uint8_t>(u);
+  } else {
+    b = (c % 32 < 16) ? static_cast<uint8_t>((b & 0xF0) | u) : static_cast<uint8_t>((b & 0x0F) | (u << 4));
+  }
+}
+int GetVCode(const StoreLayout& l, const uint8_t* sub, int64_t t, int64_t c) {
+  const uint8_t b = sub[VCodeByte(l, t, c)];
+  if (l.fmt == KVDType::kInt8) return b;
+  return (c % 32 < 16) ? (b & 0x0F) : (b >> 4);
 }
 
 void PutFloat(KVDType t, uint8_t* base, int64_t i, float x) {
@@ -182,7 +187,6 @@ void StoreValue(const StoreLayout& l, uint8_t* page, int64_t head, int64_t token
     return;
   }
   const int qmax = QMax(l.fmt);
-  uint8_t* row = sub + t * l.dv_pad * (l.fmt == KVDType::kInt8 ? 2 : 1) / 2;
   // Scales of a sub-tile: [v_groups][s[16], z[16]] (kv_layout.h).
   float* vs = reinterpret_cast<float*>(h + l.vs_off) + (token / kSub) * kSub * l.v_groups * 2 + t;
   for (int64_t g = 0; g < l.v_groups; ++g) {
@@ -191,7 +195,7 @@ void StoreValue(const StoreLayout& l, uint8_t* page, int64_t head, int64_t token
     vs[g * 2 * kSub] = p.s;
     vs[g * 2 * kSub + kSub] = p.z;
     for (int64_t c = c0; c < c0 + l.v_group; ++c) {
-      PutVCode(l, row, c, c < l.dv ? QuantizeValue(v[c], p, qmax) : 0);
+      PutVCode(l, sub, t, c, c < l.dv ? QuantizeValue(v[c], p, qmax) : 0);
     }
   }
 }
@@ -250,9 +254,8 @@ void LoadToken(const StoreLayout& l, const uint8_t* page, int64_t head, int64_t 
     if (!l.quantized()) {
       v[c] = GetFloat(l.fmt, st.v, t * l.dv_pad + c);
     } else {
-      const uint8_t* row = st.v + t * l.dv_pad * (l.fmt == KVDType::kInt8 ? 2 : 1) / 2;
       const float* vs = st.v_scale + (c / l.v_group) * 2 * kSub + t;
-      v[c] = std::fma(vs[0], static_cast<float>(GetVCode(l, row, c)), vs[kSub]);
+      v[c] = std::fma(vs[0], static_cast<float>(GetVCode(l, st.v, t, c)), vs[kSub]);
     }
   }
 }
