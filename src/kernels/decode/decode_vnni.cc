@@ -255,26 +255,33 @@ ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
 // line holds 4 consecutive tokens of one channel, so one vpdpbusd adds 4
 // tokens' products to 16 channel accumulators. Per row r and value group g
 // the weights w_t = p_t s_tg (s_tg: token t's value scale) are quantised per
-// tile to 24-bit codes X_t = round(kMaxX w_t / max_t w_t) (step = max / kMaxX,
+// tile to 21-bit codes X_t = round(kMaxX w_t / max_t w_t) (step = max / kMaxX,
 // error <= step / 2 per weight: 16-bit codes cost 1.4-4e-5 of max |O| on the
-// test data, 24 bits keep the kernel within f32 rounding of its oracle), held
-// as three u8 digits X = 2^16 a + 2^8 b + c; the values are the signed
-// operand (int8: u - 128, the top bit flipped; int4: u itself), so per channel
-//   sum_t X_t u_t = 2^8 (2^8 (a . v) + (b . v)) + (c . v) (+ 128 sum_t X_t for int8),
-// each digit dot exact in int32 (64 tokens x 255 x 128 < 2^22; the inner
-// bracket < 2^30), the outer sum in f32, and
+// test data, 21 bits keep the kernel within f32 rounding of its oracle), held
+// as three s8 digits X = 2^14 a + 2^7 b + c (each 0..127), the signed
+// operand of vpdpbusd, broadcast from memory; the u8 value codes (int4: one
+// nibble of each byte) are the unsigned one. Per channel
+//   sum_t X_t u_t = 2^7 (2^7 (a . u) + (b . u)) + (c . u),
+// each digit dot exact in int32 (64 tokens x 255 x 127 < 2^21; the inner
+// bracket < 2^28), the outer sum in f32, and
 //   acc += step * that + sum_t p_t z_tg.
 // Blocks of 4 rows x 32 channels x 3 digits keep 24 accumulators.
 
 // Digits and sums of one row and value group of a tile.
-inline constexpr float kMaxX = 16777215.0f;  // 2^24 - 1
+inline constexpr float kMaxX = 2097151.0f;  // 2^21 - 1
 
 struct RowWeights {
   uint32_t a[kTile / 4], b[kTile / 4], c[kTile / 4];  // quad q: byte i = digit of token 4 q + i
   float step;                                         // max_t w_t / kMaxX
   float zsum;                                         // sum_t p_t z_tg
-  float xsum;                                         // sum_t X_t
 };
+
+// acc += products of the u8 lanes of u and the s8 digit word at w (broadcast).
+// Inline asm: with _mm512_dpbusd_epi32 GCC 12 copies the accumulators between
+// registers every iteration and spills them, and does not fold the broadcast.
+ATTNKIT_VNNI inline void DpbusdBcast(__m512i& acc, __m512i u, const uint32_t* w) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*w));
+}
 
 ATTNKIT_VNNI float MaxOfLanes(__m512 v) {
   alignas(64) float lanes[16];
@@ -311,20 +318,17 @@ ATTNKIT_VNNI void PrepareWeights(const ValueTile& t, const float* p, int64_t g, 
   }
   const float top = MaxOfLanes(mx);
   const __m512 inv = _mm512_set1_ps(top > 0.0f ? kMaxX / top : 0.0f);
-  __m512 xs = _mm512_setzero_ps();
-  const __m512i byte = _mm512_set1_epi32(0xFF);
+  const __m512i digit = _mm512_set1_epi32(0x7F);
   for (int j = 0; j < kTile / kSub; ++j) {
     __m512i x = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(wv[j], inv));  // nearest even
     x = _mm512_maskz_min_epi32(0xFFFF, x, _mm512_set1_epi32(static_cast<int>(kMaxX)));
-    xs = _mm512_add_ps(xs, _mm512_maskz_cvtepi32_ps(0xFFFF, x));
-    const __m512i a = _mm512_maskz_srli_epi32(0xFFFF, x, 16);
-    const __m512i b = _mm512_and_si512(_mm512_maskz_srli_epi32(0xFFFF, x, 8), byte);
-    const __m512i c = _mm512_and_si512(x, byte);
+    const __m512i a = _mm512_maskz_srli_epi32(0xFFFF, x, 14);
+    const __m512i b = _mm512_and_si512(_mm512_maskz_srli_epi32(0xFFFF, x, 7), digit);
+    const __m512i c = _mm512_and_si512(x, digit);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(w.a + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, a));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(w.b + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, b));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(w.c + 4 * j), _mm512_maskz_cvtepi32_epi8(0xFFFF, c));
   }
-  w.xsum = SumOfLanes(xs);
   w.step = top / kMaxX;
   w.zsum = SumOfLanes(zacc);
 }
@@ -343,7 +347,7 @@ ATTNKIT_VNNI void ValuePass(const ValueTile& t, const RowWeights* w, int64_t c0,
   for (int r = 0; r < R; ++r) {
     for (int j = 0; j < J; ++j) ha[r][j] = hb[r][j] = hc[r][j] = _mm512_setzero_si512();
   }
-  const __m512i nib = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i nib = _mm512_set1_epi8(0x0F);
   PrefetchQueue::Cursor pf = pfc != nullptr ? *pfc : PrefetchQueue::Cursor{nullptr, nullptr, nullptr, 0};
   for (int q = q0; q < q1; ++q) {
     pf.Step();
@@ -356,28 +360,23 @@ ATTNKIT_VNNI void ValuePass(const ValueTile& t, const RowWeights* w, int64_t c0,
       if (J == 2) v[1] = _mm512_and_si512(_mm512_maskz_srli_epi16(0xFFFFFFFF, line, 4), nib);
       if (J == 1 && high) v[0] = _mm512_and_si512(_mm512_maskz_srli_epi16(0xFFFFFFFF, line, 4), nib);
     } else {
-      for (int j = 0; j < J; ++j) v[j] = _mm512_xor_si512(_mm512_loadu_si512(quad + 64 * j), flip);
+      for (int j = 0; j < J; ++j) v[j] = _mm512_loadu_si512(quad + 64 * j);
     }
     for (int r = 0; r < R; ++r) {
-      const __m512i da = _mm512_set1_epi32(static_cast<int>(w[r].a[q]));
-      const __m512i db = _mm512_set1_epi32(static_cast<int>(w[r].b[q]));
-      const __m512i dc = _mm512_set1_epi32(static_cast<int>(w[r].c[q]));
       for (int j = 0; j < J; ++j) {
-        ha[r][j] = _mm512_dpbusd_epi32(ha[r][j], da, v[j]);
-        hb[r][j] = _mm512_dpbusd_epi32(hb[r][j], db, v[j]);
-        hc[r][j] = _mm512_dpbusd_epi32(hc[r][j], dc, v[j]);
+        DpbusdBcast(ha[r][j], v[j], w[r].a + q);
+        DpbusdBcast(hb[r][j], v[j], w[r].b + q);
+        DpbusdBcast(hc[r][j], v[j], w[r].c + q);
       }
     }
   }
   if (pfc != nullptr) *pfc = pf;
   for (int r = 0; r < R; ++r) {
-    const __m512 bias = _mm512_set1_ps(kInt4 ? 0.0f : 128.0f * w[r].xsum);
     const __m512 step = _mm512_set1_ps(w[r].step), zsum = _mm512_set1_ps(w[r].zsum);
     for (int j = 0; j < J; ++j) {
-      const __m512i ab = _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, ha[r][j], 8), hb[r][j]);
-      const __m512 dot = _mm512_add_ps(_mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, ab), _mm512_set1_ps(256.0f),
-                                                       _mm512_maskz_cvtepi32_ps(0xFFFF, hc[r][j])),
-                                       bias);
+      const __m512i ab = _mm512_add_epi32(_mm512_maskz_slli_epi32(0xFFFF, ha[r][j], 7), hb[r][j]);
+      const __m512 dot = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, ab), _mm512_set1_ps(128.0f),
+                                         _mm512_maskz_cvtepi32_ps(0xFFFF, hc[r][j]));
       float* a = acc + static_cast<size_t>(r) * t.lda + c0 + 16 * j;
       const __m512 y = _mm512_fmadd_ps(step, dot, _mm512_loadu_ps(a));
       _mm512_storeu_ps(a, _mm512_add_ps(y, zsum));
