@@ -39,6 +39,37 @@ namespace {
 // (Unmasked forms of several intrinsics read an undefined source in GCC 12
 // and warn; the maskz forms with an all-ones mask are the same instructions.)
 
+// acc += products of the u8 lanes of u and the s8 digit word at w (broadcast).
+// Inline asm: with _mm512_dpbusd_epi32 GCC 12 copies the accumulators between
+// registers every iteration and spills them, and does not fold the broadcast.
+ATTNKIT_VNNI inline void DpbusdBcast(__m512i& acc, __m512i u, const void* w) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*static_cast<const int32_t*>(w)));
+}
+
+// Horizontal max / sums as trees of shuffles (halves, quarters, pairs,
+// neighbours): four dependent steps instead of a chain of 16 scalar ones.
+ATTNKIT_VNNI float MaxOfLanes(__m512 v) {
+  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
+  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
+  return _mm512_cvtss_f32(v);
+}
+ATTNKIT_VNNI float SumOfLanes(__m512 v) {
+  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
+  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
+  return _mm512_cvtss_f32(v);
+}
+ATTNKIT_VNNI int32_t SumOfLanes(__m512i v) {
+  v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, 0xB1));
+  v = _mm512_add_epi32(v, _mm512_maskz_shuffle_epi32(0xFFFF, v, static_cast<_MM_PERM_ENUM>(0x4E)));
+  v = _mm512_add_epi32(v, _mm512_maskz_shuffle_epi32(0xFFFF, v, static_cast<_MM_PERM_ENUM>(0xB1)));
+  return _mm512_cvtsi512_si32(v);
+}
+
 // Per row of the codes scratch: digit words a, digit words b, then scale,
 // code sum and zero-point term.
 struct RowCodes {
@@ -82,11 +113,8 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
     if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
     amax = _mm512_maskz_max_ps(0xFFFF, amax, _mm512_abs_ps(x));
   }
-  // (Stored and reduced in scalar code: GCC 12's _mm512_reduce_* read an undefined source and warn.)
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, amax);
-  float a = 0.0f;
-  for (float x : lanes) a = std::max(a, x);
+  // (Reduced by MaxOfLanes: GCC 12's _mm512_reduce_* read an undefined source and warn.)
+  const float a = MaxOfLanes(amax);
   __m512i sum = _mm512_setzero_si512();
   if (a == 0.0f) {
     std::memset(hi, 0, static_cast<size_t>(n));
@@ -114,19 +142,14 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
       const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
       acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
     }
-    _mm512_store_ps(lanes, acc);
-    for (float x : lanes) zterm += x;
+    zterm = SumOfLanes(acc);
   }
   int32_t* words = reinterpret_cast<int32_t*>(out);
   PackDigits(l, hi, words);
   PackDigits(l, lo, words + n / 4);
   float* tail = out + n / 2;
   tail[0] = a / kQueryCodeMax;
-  alignas(64) int32_t sums[16];
-  _mm512_store_si512(sums, sum);
-  int32_t total = 0;
-  for (int32_t x : sums) total += x;
-  tail[1] = static_cast<float>(total);
+  tail[1] = static_cast<float>(SumOfLanes(sum));
   tail[2] = zterm;
 }
 
@@ -134,7 +157,7 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
 // hi[r][s], lo[r][s] (int32 x 16 tokens).
 // pf (or nullptr): the prefetch queue, stepped once per word-row.
 template <int kR, int kS, bool kInt4>
-ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, PrefetchQueue* pf,
+ATTNKIT_VNNI inline __attribute__((always_inline)) void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, int s0, PrefetchQueue* pf,
                        __m512i (&hi)[2][4], __m512i (&lo)[2][4]) {
   for (int r = 0; r < kR; ++r) {
     for (int s = 0; s < kS; ++s) hi[r][s] = lo[r][s] = _mm512_setzero_si512();
@@ -155,17 +178,16 @@ ATTNKIT_VNNI void Dots(const ScoreTile& t, int64_t words, const RowCodes* rc, in
     }
     for (int r = 0; r < kR; ++r) {
       if constexpr (kInt4) {
-        const __m512i he = _mm512_set1_epi32(rc[r].hi[2 * w]), ho = _mm512_set1_epi32(rc[r].hi[2 * w + 1]);
-        const __m512i le = _mm512_set1_epi32(rc[r].lo[2 * w]), lo_ = _mm512_set1_epi32(rc[r].lo[2 * w + 1]);
         for (int s = 0; s < kS; ++s) {
-          hi[r][s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(hi[r][s], k[s], he), k_odd[s], ho);
-          lo[r][s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(lo[r][s], k[s], le), k_odd[s], lo_);
+          DpbusdBcast(hi[r][s], k[s], rc[r].hi + 2 * w);
+          DpbusdBcast(hi[r][s], k_odd[s], rc[r].hi + 2 * w + 1);
+          DpbusdBcast(lo[r][s], k[s], rc[r].lo + 2 * w);
+          DpbusdBcast(lo[r][s], k_odd[s], rc[r].lo + 2 * w + 1);
         }
       } else {
-        const __m512i qh = _mm512_set1_epi32(rc[r].hi[w]), ql = _mm512_set1_epi32(rc[r].lo[w]);
         for (int s = 0; s < kS; ++s) {
-          hi[r][s] = _mm512_dpbusd_epi32(hi[r][s], k[s], qh);
-          lo[r][s] = _mm512_dpbusd_epi32(lo[r][s], k[s], ql);
+          DpbusdBcast(hi[r][s], k[s], rc[r].hi + w);
+          DpbusdBcast(lo[r][s], k[s], rc[r].lo + w);
         }
       }
     }
@@ -275,28 +297,6 @@ struct RowWeights {
   float step;                                         // max_t w_t / kMaxX
   float zsum;                                         // sum_t p_t z_tg
 };
-
-// acc += products of the u8 lanes of u and the s8 digit word at w (broadcast).
-// Inline asm: with _mm512_dpbusd_epi32 GCC 12 copies the accumulators between
-// registers every iteration and spills them, and does not fold the broadcast.
-ATTNKIT_VNNI inline void DpbusdBcast(__m512i& acc, __m512i u, const uint32_t* w) {
-  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*w));
-}
-
-ATTNKIT_VNNI float MaxOfLanes(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float m = lanes[0];
-  for (float x : lanes) m = std::max(m, x);
-  return m;
-}
-ATTNKIT_VNNI float SumOfLanes(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0.0f;
-  for (float x : lanes) s += x;
-  return s;
-}
 
 // Weights of row p (probabilities [kTile]) for value group g of the tile.
 // Invalid tokens (whose scales may hold any bits) get X = 0.
