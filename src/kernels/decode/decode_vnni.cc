@@ -82,43 +82,33 @@ struct RowCodes {
 
 int64_t RowStride(int64_t dqk_pad) { return CodesFloats(1, dqk_pad); }
 
-// Packs s8 digits into the key word order: int8 keys take 4 consecutive
-// channels per word; int4 words 8 channels, the even ones then the odd ones.
-void PackDigits(const StoreLayout& l, const int8_t* d, int32_t* words) {
-  const int64_t n = l.dk_pad;
-  if (l.fmt == KVDType::kInt8) {
-    std::memcpy(words, d, static_cast<size_t>(n));
-    return;
-  }
-  for (int64_t w = 0; w < n / 8; ++w) {
-    int8_t* even = reinterpret_cast<int8_t*>(words + 2 * w);
-    int8_t* odd = reinterpret_cast<int8_t*>(words + 2 * w + 1);
-    for (int b = 0; b < 4; ++b) {
-      even[b] = d[8 * w + 2 * b];
-      odd[b] = d[8 * w + 2 * b + 1];
-    }
-  }
-}
-
-// Quantises row r's query to 15-bit codes and packs their two digits.
+// Quantises row r's query to 15-bit codes and writes their two digits in the
+// key word order (int8 keys: 4 consecutive channels per word; int4 words: 8
+// channels, the even ones then the odd ones), then scale, code sum, zero term.
+// Two passes of 16 channels: max |q s| and sum q z, then the codes.
 ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* ks, float* out) {
   const int64_t n = l.dk_pad;
-  alignas(64) int8_t hi[1024], lo[1024];
   const float* s = l.k_per_channel ? ks : nullptr;
+  int8_t* hi = reinterpret_cast<int8_t*>(out);  // digit words a
+  int8_t* lo = hi + n;                          // digit words b
   // The same operations as QuantizeQueryRow, 16 lanes at a time.
-  __m512 amax = _mm512_setzero_ps();
+  __m512 amax = _mm512_setzero_ps(), zacc = _mm512_setzero_ps();
   for (int64_t c = 0; c < n; c += 16) {
     const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
-    __m512 x = _mm512_maskz_loadu_ps(m, q + c);
-    if (s != nullptr) x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, s + c));
+    const __m512 qv = _mm512_maskz_loadu_ps(m, q + c);
+    const __m512 x = s != nullptr ? _mm512_mul_ps(qv, _mm512_maskz_loadu_ps(m, s + c)) : qv;
     amax = _mm512_maskz_max_ps(0xFFFF, amax, _mm512_abs_ps(x));
+    if (s != nullptr) zacc = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, ks + n + c), zacc);
   }
   // (Reduced by MaxOfLanes: GCC 12's _mm512_reduce_* read an undefined source and warn.)
   const float a = MaxOfLanes(amax);
+  // int4: bytes of 16 channels in word order, evens then odds of each 8.
+  const __m128i order = l.fmt == KVDType::kInt4
+                            ? _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15)
+                            : _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __m512i sum = _mm512_setzero_si512();
   if (a == 0.0f) {
-    std::memset(hi, 0, static_cast<size_t>(n));
-    std::memset(lo, 0, static_cast<size_t>(n));
+    std::memset(hi, 0, static_cast<size_t>(2 * n));
   } else {
     const __m512 inv = _mm512_set1_ps(kQueryCodeMax / a);
     for (int64_t c = 0; c < n; c += 16) {
@@ -131,26 +121,14 @@ ATTNKIT_VNNI void PrepareRow(const StoreLayout& l, const float* q, const float* 
           0xFFFF, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, big), _mm512_set1_ps(1.0f / 128.0f)));
       const __m512i db = _mm512_sub_epi32(big, _mm512_maskz_slli_epi32(0xFFFF, da, 7));
       sum = _mm512_add_epi32(sum, big);
-      _mm_mask_storeu_epi8(hi + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, da));
-      _mm_mask_storeu_epi8(lo + c, m, _mm512_maskz_cvtepi32_epi8(0xFFFF, db));
+      _mm_mask_storeu_epi8(hi + c, m, _mm_shuffle_epi8(_mm512_maskz_cvtepi32_epi8(0xFFFF, da), order));
+      _mm_mask_storeu_epi8(lo + c, m, _mm_shuffle_epi8(_mm512_maskz_cvtepi32_epi8(0xFFFF, db), order));
     }
   }
-  float zterm = 0.0f;
-  if (l.k_per_channel) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 16) {
-      const __mmask16 m = n - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - c)) - 1);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + c), _mm512_maskz_loadu_ps(m, ks + n + c), acc);
-    }
-    zterm = SumOfLanes(acc);
-  }
-  int32_t* words = reinterpret_cast<int32_t*>(out);
-  PackDigits(l, hi, words);
-  PackDigits(l, lo, words + n / 4);
   float* tail = out + n / 2;
   tail[0] = a / kQueryCodeMax;
   tail[1] = static_cast<float>(SumOfLanes(sum));
-  tail[2] = zterm;
+  tail[2] = l.k_per_channel ? SumOfLanes(zacc) : 0.0f;
 }
 
 // Dots of kR rows x kS sub-tiles over every word-row, per digit:
