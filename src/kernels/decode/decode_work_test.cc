@@ -263,6 +263,39 @@ TEST(DecodeWorkTest, VnniScoresMatchTheirOracleAndThePortablePath) {
   }
 }
 
+// The VNNI kernel's P V on the value codes (token quads, 21-bit weight codes)
+// equals its oracle to f32 rounding also for value groups smaller than the
+// head, value widths with a 16-channel tail, row blocks of 4 plus a remainder
+// (GQA 6 x 3 / 2 / 1 query tokens) and partial sub-tiles.
+TEST(DecodeWorkTest, VnniValuesOnTheCodesMatchTheirOracle) {
+  const CpuInfo& cpu = CpuInfo::Detect();
+  if (GetVnniScoreFn(cpu) == nullptr || GetVnniValueFn(cpu) == nullptr) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
+  struct Case {
+    KVDType dt;
+    int64_t dv, v_group;
+  };
+  for (const Case& k : {Case{KVDType::kInt8, 80, 16}, Case{KVDType::kInt8, 96, 48}, Case{KVDType::kInt4, 80, 64},
+                        Case{KVDType::kInt4, 48, 32}}) {
+    KVCacheConfig c = BaseConfig(k.dt);
+    c.head_dim_v = k.dv;
+    c.v_group = k.v_group;
+    c.page_size = 32;
+    c.k_group = 32;
+    KVCache cache(c);
+    const std::vector<int64_t> ids = AppendAll(cache, {700, 33, 1}, true);
+    AttentionSpec spec = BaseSpec();
+    spec.num_q_heads = 12;
+    spec.head_dim_v = k.dv;
+    BatchData d = MakeBatch(spec, ids, {3, 2, 1}, 5, 4.0f);
+    DecodeOptions o;
+    o.kernel = kVnniKernel;
+    const DecodePlan plan = MakeDecodePlan(spec, cache, d.batch, DType::kF32, DType::kF32, ThreadingContext(2), o);
+    EXPECT_NE(plan.state().values, nullptr);
+    EXPECT_EQ(CheckDecode(spec, cache, d, ThreadingContext(2), o), "")
+        << Name(k.dt) << " dv " << k.dv << " v_group " << k.v_group;
+  }
+}
+
 TEST(DecodeWorkTest, AutomaticKernelChoiceFollowsTheCpuFacts) {
   KVCacheConfig c = BaseConfig(KVDType::kInt8);
   c.k_scales = KScales::kPerToken;
