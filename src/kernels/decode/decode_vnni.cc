@@ -48,20 +48,24 @@ ATTNKIT_VNNI inline void DpbusdBcast(__m512i& acc, __m512i u, const void* w) {
 
 // Horizontal max / sums as trees of shuffles (halves, quarters, pairs,
 // neighbours): four dependent steps instead of a chain of 16 scalar ones.
-ATTNKIT_VNNI float MaxOfLanes(__m512 v) {
-  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
-  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
-  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
-  v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
+template <bool kMax>
+ATTNKIT_VNNI inline __m512 Fold(__m512 a, __m512 b) {
+  if constexpr (kMax) {
+    return _mm512_maskz_max_ps(0xFFFF, a, b);
+  } else {
+    return _mm512_maskz_add_ps(0xFFFF, a, b);
+  }
+}
+template <bool kMax>
+ATTNKIT_VNNI float FoldLanes(__m512 v) {
+  v = Fold<kMax>(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = Fold<kMax>(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  v = Fold<kMax>(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
+  v = Fold<kMax>(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
   return _mm512_cvtss_f32(v);
 }
-ATTNKIT_VNNI float SumOfLanes(__m512 v) {
-  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
-  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
-  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
-  v = _mm512_maskz_add_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
-  return _mm512_cvtss_f32(v);
-}
+ATTNKIT_VNNI float MaxOfLanes(__m512 v) { return FoldLanes<true>(v); }
+ATTNKIT_VNNI float SumOfLanes(__m512 v) { return FoldLanes<false>(v); }
 ATTNKIT_VNNI int32_t SumOfLanes(__m512i v) {
   v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, 0x4E));
   v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, 0xB1));
