@@ -157,7 +157,7 @@ TEST(BenchCommand, LinearModeListsRunsAndRejects) {
 // `bench --decode`: the listed shapes, one small case per kernel, bad flags.
 TEST(BenchCommand, DecodeModeListsRunsAndRejects) {
   const std::vector<std::string> listed = Lines(Bench("bench --decode --list"));
-  ASSERT_EQ(listed.size(), 11u);
+  ASSERT_EQ(listed.size(), 13u);
   EXPECT_EQ(listed.front().rfind("ctx1k-b1 ", 0), 0u) << listed.front();
   const std::string out = Bench("bench --decode --filter ^ctx1k-b1$ --dtype bf16,int8 --reps 1 --threads 2");
   int rows = 0;

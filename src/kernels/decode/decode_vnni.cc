@@ -271,9 +271,9 @@ ATTNKIT_VNNI void VnniScores(const DecodeArgs& a, const ScoreTile& t) {
 //   acc += step * that + sum_t p_t z_tg.
 // Blocks of 4 rows x 32 channels x 3 digits keep 24 accumulators.
 
-// Digits and sums of one row and value group of a tile.
-inline constexpr float kMaxX = 2097151.0f;  // 2^21 - 1
+inline constexpr float kMaxX = 2097151.0f;  // 2^21 - 1: the largest weight code
 
+// Digits and sums of one row and value group of a tile.
 struct RowWeights {
   uint32_t a[kTile / 4], b[kTile / 4], c[kTile / 4];  // quad q: byte i = digit of token 4 q + i
   float step;                                         // max_t w_t / kMaxX
