@@ -167,7 +167,9 @@ TEST(BenchCommand, DecodeModeListsRunsAndRejects) {
     const bool bf16 = line.find(" bf16 ") != std::string::npos;
     EXPECT_TRUE(bf16 || line.find(" int8 ") != std::string::npos) << line;
     // Float caches run the fused kernel; int8 the VNNI one where the CPU has it.
-    if (bf16) EXPECT_NE(line.find(" fused "), std::string::npos) << line;
+    if (bf16) {
+      EXPECT_NE(line.find(" fused "), std::string::npos) << line;
+    }
   }
   EXPECT_EQ(rows, 2) << out;
   // A forced kernel is the one that runs (the f32-tile kernel, any CPU).
