@@ -101,6 +101,18 @@ void TopKPooledRows(const Problem& pb, int64_t bs, int64_t top_k, bool keep_sink
 std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_t block,
                                                        int64_t stride);
 
+// PredictSampledMass's estimates per (b, h) (predict_sampled.cc): per query
+// block iq and key block jk, share[iq * nkb + jk] (estimated mean share of the
+// block's mass; 0 for forced blocks) and entry[...] (largest sampled
+// probability), and forced[iq] (mean exact share of the forced blocks).
+struct SampledMassScores {
+  std::vector<double> share, entry, forced;
+};
+std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb, const SampledMassParams& p);
+// The kept key blocks of query block iq from those estimates (the rule's step 4).
+std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParams& p,
+                                       const SampledMassScores& sc, int64_t iq);
+
 }  // namespace attnkit::sparse
 
 #endif  // ATTNKIT_KERNELS_SPARSE_PREDICT_COMMON_H_
