@@ -105,11 +105,15 @@ std::vector<Predictor> Predictors(int64_t batch, int64_t n) {
   p.push_back({"sampled", false, [](const auto& s, const auto& t, const auto& ctx) {
                  return PredictSampledMass(s, t.q, t.k, SampledMassParams{}, ctx);
                }});
-  p.push_back({"sampled-cap10", false, [](const auto& s, const auto& t, const auto& ctx) {
-                 SampledMassParams sp;
-                 sp.max_fraction = 0.1;
-                 return PredictSampledMass(s, t.q, t.k, sp, ctx);
-               }});
+  for (const double cap : {0.5, 0.25, 0.1}) {  // 64-blocks, the cumulative step capped (flat heads)
+    p.push_back({"sampled-b64-cap" + std::to_string(static_cast<int>(100 * cap)), false,
+                 [cap](const auto& s, const auto& t, const auto& ctx) {
+                   SampledMassParams sp;
+                   sp.block_size = 64;
+                   sp.max_fraction = cap;
+                   return PredictSampledMass(s, t.q, t.k, sp, ctx);
+                 }});
+  }
   p.push_back({"minference-vs", true, [](const auto& s, const auto& t, const auto& ctx) {
                  return PredictMInference(s, t.q, t.k, MInferenceParams{}, ctx);
                }});

@@ -16,19 +16,23 @@
 //      visible lattice keys outside the forced blocks; per key block J
 //      R[J] = mean over rows of S * sum_{lattice keys in J} exp(logit) / Z_i
 //      (the estimated share of the block's mass) and X[J] = the largest
-//      exp(logit) / Z_i of one sampled key in J;
-//   4. kept: the forced blocks, every J with X[J] >= entry_threshold (a single
-//      heavy key: needle, line), then the others by decreasing R while
+//      exp(logit) / (Z_i T_i) of one sampled key in J, with the row's entry
+//      threshold T_i = min(entry_threshold, entry_ratio / n_i) (n_i: keys the
+//      row sees; the ratio keeps flat heads, whose heaviest of ~B^2/S samples
+//      is ~50-100x uniform, from firing at long N);
+//   4. kept: the forced blocks, every J with X[J] >= 1 (a single heavy key:
+//      needle, line), then the others by decreasing R while
 //      mean(E_i / Z_i) + the kept R is below threshold, at most max_fraction of
 //      the visible blocks in this last step.
 // Cost: the 1/S lattice GEMM and its exponentials plus (sink_blocks +
 // local_blocks) x block exact logits per row. Memory: K^T and the S lattice
-// panels of one (batch, KV head), 2 x Nk x D floats, plus per worker one query
-// block's lattice logits, block x Nk / S floats.
+// panels of one (batch, KV head), 2 x Nk x D floats, plus per worker the
+// lattice logits of one panel of kChunk query blocks, (kChunk block / S) x Nk / S
+// floats (1 MiB at block 128, S 16, Nk 64k).
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
+#include <vector>
 
 #include "attnkit/error.h"
 #include "attnkit/sparse.h"
@@ -175,9 +179,9 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
           if (cols > 0) {
             pb.fns.gather_rows(Strided(qs, S - 1 - t, S), q0 * R, Rc, 1, false, pb.scale * kLog2E,
                                x.ql.data(), D);
-            // Column panels of kPanel keys with no depth blocking: a panel of
-            // packed K (D x kPanel floats, 256 KiB at D 128) stays in L2 while
-            // all Rc rows use it.
+            // Column panels of kPanel lattice keys with no depth blocking: a panel
+            // of packed K (D x kPanel floats, 256 KiB at D 128) stays in L2 while all
+            // Rc rows use it (64-column panels that fit L1 measured no faster).
             for (int64_t c0 = 0; c0 < width; c0 += kPanel) {
               const int64_t pc = std::min(kPanel, width - c0);
               pb.fns.gemm(x.ql.data(), static_cast<size_t>(D), kl.data() + t * D * ldl + c0,
@@ -226,6 +230,10 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
             double* share = sc.share.data() + (q0 + blk) * nkb;
             double* entry = sc.entry.data() + (q0 + blk) * nkb;
             const float inv = static_cast<float>(1.0 / z);
+            // The row's entry threshold min(entry_threshold, entry_ratio / keys it sees).
+            const int64_t pos = RowsOf(pb.nq, pb.nk, bs, q0 + blk).pmin + rr % bs;
+            const int64_t seen = hi_of(pos) - std::max<int64_t>(0, lo_of(pos));
+            const double thr = std::min(p.entry_threshold, p.entry_ratio / static_cast<double>(std::max<int64_t>(1, seen)));
             for (int64_t jk = c0s[r] / R; jk * R < c1s[r]; ++jk) {
               const int64_t a = std::max(c0s[r], jk * R), e = std::min(c1s[r], (jk + 1) * R);
               float sum = 0, mx = 0;
@@ -234,7 +242,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
                 mx = std::max(mx, v[c]);
               }
               share[jk] += static_cast<double>(S) * sum * inv;
-              entry[jk] = std::max(entry[jk], static_cast<double>(mx * inv));
+              entry[jk] = std::max(entry[jk], static_cast<double>(mx * inv) / thr);
             }
           }
         }
@@ -264,7 +272,7 @@ std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParam
   std::vector<int32_t> others;
   for (int64_t jk = vis.first; jk < vis.end; ++jk) {
     if (in[static_cast<size_t>(jk)]) continue;
-    if (entry[jk] >= p.entry_threshold) {
+    if (entry[jk] >= 1.0) {
       kept.push_back(static_cast<int32_t>(jk));
       cum += share[jk];
     } else {
@@ -289,13 +297,11 @@ std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParam
 BlockMask PredictSampledMass(const AttentionSpec& spec, const TensorView& q, const TensorView& k,
                              const SampledMassParams& params, const ThreadingContext& ctx) {
   const sparse::Problem pb = sparse::MakeProblem("PredictSampledMass", spec, q, k, ctx);
-  sparse::CheckBlockSize("block_size", params.block_size);
-  ATTNKIT_CHECK(params.stride >= 1 && params.stride <= params.block_size &&
-                    params.block_size % params.stride == 0,
-                "stride must divide block_size (", params.block_size, "), got ", params.stride);
+  sparse::CheckBlockAndStride(params.block_size, params.stride);
   sparse::CheckFraction("threshold", params.threshold);
   sparse::CheckFraction("entry_threshold", params.entry_threshold);
   sparse::CheckFraction("max_fraction", params.max_fraction);
+  ATTNKIT_CHECK(params.entry_ratio > 0, "entry_ratio must be > 0, got ", params.entry_ratio);
   ATTNKIT_CHECK(params.sink_blocks >= 0, "sink_blocks must be >= 0, got ", params.sink_blocks);
   ATTNKIT_CHECK(params.local_blocks >= 0, "local_blocks must be >= 0, got ", params.local_blocks);
   const std::vector<sparse::SampledMassScores> scores = sparse::SampledMassBlockScores(pb, params);

@@ -609,7 +609,8 @@ TEST(TopK, BestPooledBlocksAmongTheVisibleOnes) {
 
 // The rule of PredictSampledMass by definition, in fp64: exact logits of every
 // lattice key ((i + j) mod S == S - 1) and of the forced blocks, per row Z_i,
-// block shares, heaviest entries, then the selection.
+// block shares, heaviest entries over the row's entry threshold
+// min(entry_threshold, entry_ratio / keys seen), then the selection.
 struct SlowSampled {
   std::vector<double> share, entry, forced;  // [nqb * nkb], [nqb * nkb], [nqb]
 };
@@ -651,12 +652,14 @@ SlowSampled SlowSampledScores(const Mat& q, const Mat& k, int64_t nq, int64_t nk
       }
       const double z = exact + static_cast<double>(S) * lattice;
       if (z == 0) continue;
+      const double seen = static_cast<double>(causal ? std::min(pos + 1, nk) : nk);
+      const double thr = std::min(p.entry_threshold, p.entry_ratio / seen);
       ++counted;
       out.forced[static_cast<size_t>(iq)] += exact / z;
       for (const auto& [j, e] : sampled) {
         const size_t at = static_cast<size_t>(iq * nkb + j / bs);
         out.share[at] += static_cast<double>(S) * e / z;
-        out.entry[at] = std::max(out.entry[at], e / z);
+        out.entry[at] = std::max(out.entry[at], e / z / thr);
       }
     }
     for (int64_t jk = 0; jk < nkb && counted > 0; ++jk) out.share[static_cast<size_t>(iq * nkb + jk)] /= counted;
@@ -679,7 +682,7 @@ std::vector<std::set<int32_t>> SlowSampledSelect(const SlowSampled& sc, const Sa
       ++visible;
       if (kept.count(static_cast<int32_t>(jk))) continue;
       const size_t at = static_cast<size_t>(iq * nkb + jk);
-      if (sc.entry[at] >= p.entry_threshold) {
+      if (sc.entry[at] >= 1.0) {
         kept.insert(static_cast<int32_t>(jk));
         cum += sc.share[at];
       } else {
@@ -736,28 +739,31 @@ TEST(SampledMass, ScoresEqualTheExactLatticeSums) {
 TEST(SampledMass, SelectionFollowsTheRule) {
   for (double threshold : {0.5, 0.9, 0.97}) {
     for (double entry : {1e-3, 0.05}) {
-      for (const SCase& sc : {SCase{512, 512, 64, 16, true}, SCase{384, 448, 32, 8, true},
-                              SCase{256, 320, 64, 16, false}}) {
-        Inputs x = Random(2, 1, sc.nq, sc.nk, 32, sc.causal, 11);
-        SampledMassParams p;
-        p.block_size = sc.bs;
-        p.stride = sc.stride;
-        p.threshold = threshold;
-        p.entry_threshold = entry;
-        p.max_fraction = threshold < 0.9 ? 1.0 : 0.25;
-        const BlockMask mask = PredictSampledMass(x.c.spec, x.in.tensors.q, x.in.tensors.k, p);
-        std::vector<std::set<int32_t>> want;
-        for (int64_t b = 0; b < 2; ++b) {
-          for (int64_t h = 0; h < 2; ++h) {
-            const SlowSampled slow = SlowSampledScores(ReadHead(x.in.tensors.q, b, h),
-                                                       ReadHead(x.in.tensors.k, b, 0), sc.nq, sc.nk,
-                                                       32, p, 1 / std::sqrt(32.0), sc.causal);
-            for (auto& r : SlowSampledSelect(slow, p, sc.causal, sc.nq, sc.nk)) want.push_back(r);
+      for (double ratio : {8.0, 1e6}) {
+        for (const SCase& sc : {SCase{512, 512, 64, 16, true}, SCase{384, 448, 32, 8, true},
+                                SCase{256, 320, 64, 16, false}}) {
+          Inputs x = Random(2, 1, sc.nq, sc.nk, 32, sc.causal, 11);
+          SampledMassParams p;
+          p.block_size = sc.bs;
+          p.stride = sc.stride;
+          p.threshold = threshold;
+          p.entry_threshold = entry;
+          p.entry_ratio = ratio;
+          p.max_fraction = threshold < 0.9 ? 1.0 : 0.25;
+          const BlockMask mask = PredictSampledMass(x.c.spec, x.in.tensors.q, x.in.tensors.k, p);
+          std::vector<std::set<int32_t>> want;
+          for (int64_t b = 0; b < 2; ++b) {
+            for (int64_t h = 0; h < 2; ++h) {
+              const SlowSampled slow = SlowSampledScores(ReadHead(x.in.tensors.q, b, h),
+                                                         ReadHead(x.in.tensors.k, b, 0), sc.nq, sc.nk,
+                                                         32, p, 1 / std::sqrt(32.0), sc.causal);
+              for (auto& r : SlowSampledSelect(slow, p, sc.causal, sc.nq, sc.nk)) want.push_back(r);
+            }
           }
+          SCOPED_TRACE("threshold " + std::to_string(threshold) + " entry " + std::to_string(entry) +
+                       " ratio " + std::to_string(ratio) + " nq " + std::to_string(sc.nq));
+          ExpectSameRows(mask, want);
         }
-        SCOPED_TRACE("threshold " + std::to_string(threshold) + " entry " + std::to_string(entry) +
-                     " nq " + std::to_string(sc.nq));
-        ExpectSameRows(mask, want);
       }
     }
   }
@@ -894,6 +900,9 @@ TEST_F(PredictorErrors, SampledMassParameters) {
   p = {};
   p.local_blocks = -1;
   ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "local_blocks must be >= 0, got -1");
+  p = {};
+  p.entry_ratio = 0;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "entry_ratio must be > 0, got 0");
   ExpectError([] { harness::ParseStructuredSuite("easy"); }, "unknown structured suite 'easy'");
 }
 
