@@ -128,6 +128,31 @@ BlockMask PredictXAttention(const AttentionSpec& spec, const TensorView& q, cons
                             const XAttentionParams& params = {},
                             const ThreadingContext& ctx = ThreadingContext());
 
+// Sampled-mass selection (attnkit's own; XAttention's antidiagonal sampling
+// without its averaging): row i samples the keys j with (i + j) mod stride ==
+// stride - 1, 1/stride of Q K^T, each kept as an exact logit; the sink and local
+// blocks are computed exactly for every row. From them, per row, the estimated
+// softmax mass Z_i and, per key block, the estimated mean share of the block
+// and its heaviest single sampled probability. Per query block it keeps the
+// sink and local blocks, every block holding a sampled key of probability >=
+// min(entry_threshold, entry_ratio / keys the row sees), then the others by
+// decreasing estimated share until the kept share reaches `threshold` (at most
+// max_fraction of the visible blocks in that last step). Any mask (causal,
+// window, none).
+struct SampledMassParams {
+  int64_t block_size = 128;       // 32, 64 or 128; a multiple of stride
+  int64_t stride = 16;            // S: each row samples 1/S of its keys
+  double threshold = 0.95;        // estimated mass share to keep, in (0, 1]
+  double entry_threshold = 1e-2;  // in (0, 1]
+  double entry_ratio = 64;        // > 0: x the uniform probability 1 / keys seen
+  int64_t sink_blocks = 1;        // first key blocks kept and computed exactly
+  int64_t local_blocks = 2;       // key blocks ending at the diagonal, ditto
+  double max_fraction = 1.0;      // in (0, 1]
+};
+BlockMask PredictSampledMass(const AttentionSpec& spec, const TensorView& q, const TensorView& k,
+                             const SampledMassParams& params = {},
+                             const ThreadingContext& ctx = ThreadingContext());
+
 // MInference 1.0 (Jiang et al. 2024), causal. One pattern per query head as in
 // MInference's configs, a tuple (pattern, vertical_size, slash_size):
 //   kVerticalSlash: from the last `last_q` queries, the vertical_size key

@@ -42,26 +42,50 @@ class Rng {  // splitmix64 + Box-Muller, as in inputs.cc
   uint64_t state_;
 };
 
-struct Amplitudes {
-  double sink = 0, vertical = 0, local = 0, needle = 0;
-};
-
-Amplitudes AmplitudesOf(HeadKind kind, double log_n) {
-  switch (kind) {
-    case HeadKind::kSink: return {log_n + 4, 0, 3, 0};
-    case HeadKind::kVertical: return {log_n + 2, log_n + 2, 3, 0};
-    case HeadKind::kLocal: return {log_n + 1, 0, 5, 0};
-    case HeadKind::kRetrieval: return {log_n + 2, 0, 3, log_n + 5};
-    case HeadKind::kMixed: return {log_n + 2, log_n + 1, 4, log_n + 3};
-    case HeadKind::kNoise: break;
-  }
-  return {};
-}
-
 constexpr int64_t kSinkKeys = 4, kNeedleKeys = 16, kNeedleQueries = 64, kNeedleDims = 4;
 constexpr double kBandWidth = 128;
 
+int64_t FrequencyPairs(int64_t d) { return std::min<int64_t>(16, (d - 10) / 4); }
+
 }  // namespace
+
+double BackgroundKeyMass(double local, int64_t d) {
+  const double f = static_cast<double>(std::max<int64_t>(1, FrequencyPairs(d)));
+  return std::exp(0.5 * (1.0 + local * local / (2.0 * f)));
+}
+
+StructuredAmplitudes AmplitudesOf(HeadKind kind, StructuredSuite suite, int64_t n, int64_t d) {
+  const double log_n = std::log(static_cast<double>(n));
+  StructuredAmplitudes a;
+  switch (kind) {
+    case HeadKind::kSink: a = StructuredAmplitudes{log_n + 4, 0, 3, 0}; break;
+    case HeadKind::kVertical: a = StructuredAmplitudes{log_n + 2, log_n + 2, 3, 0}; break;
+    case HeadKind::kLocal: a = StructuredAmplitudes{log_n + 1, 0, 5, 0}; break;
+    case HeadKind::kRetrieval: a = StructuredAmplitudes{log_n + 2, 0, 3, log_n + 5}; break;
+    case HeadKind::kMixed: a = StructuredAmplitudes{log_n + 2, log_n + 1, 4, log_n + 3}; break;
+    case HeadKind::kNoise: return a;
+  }
+  if (suite == StructuredSuite::kCalibrated) {
+    // The last row sees n background keys of mass BackgroundKeyMass each; the
+    // sink alone (kSinkKeys keys of logit a.sink) must carry (1 - share) / share
+    // times that, so the structured part (sink and the rest) carries >= 1 - share.
+    const double share = kCalibratedBackgroundShare;
+    const double background = static_cast<double>(n) * BackgroundKeyMass(a.local, d);
+    a.sink = std::max(a.sink, std::log(background * (1 - share) / share / kSinkKeys));
+  }
+  return a;
+}
+
+const char* Name(StructuredSuite suite) {
+  return suite == StructuredSuite::kHard ? "hard" : "calibrated";
+}
+
+StructuredSuite ParseStructuredSuite(const std::string& name) {
+  if (name == "hard") return StructuredSuite::kHard;
+  if (name == "calibrated") return StructuredSuite::kCalibrated;
+  ATTNKIT_CHECK(false, "unknown structured suite '", name, "' (hard | calibrated)");
+  return StructuredSuite::kHard;
+}
 
 const char* Name(HeadKind kind) {
   switch (kind) {
@@ -83,12 +107,11 @@ StructuredInputs MakeStructuredInputs(const StructuredSpec& s) {
   ATTNKIT_CHECK(s.head_dim >= 16 && s.head_dim <= 1024,
                 "MakeStructuredInputs: head_dim must be in [16, 1024], got ", s.head_dim);
   const int64_t n = s.seqlen, d = s.head_dim, group = s.heads_q / s.heads_kv;
-  const int64_t f_pairs = std::min<int64_t>(16, (d - 10) / 4);
+  const int64_t f_pairs = FrequencyPairs(d);
   const int64_t local0 = 2 + kNeedleDims, noise0 = local0 + 2 * f_pairs, noise_dims = d - noise0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   // Background: scale * sum over noise_dims of q k with q, k ~ N(0, v^2) has std 1.
   const double v_noise = std::sqrt(1.0 / (scale * std::sqrt(static_cast<double>(noise_dims))));
-  const double log_n = std::log(static_cast<double>(n));
   const std::vector<HeadKind>& kinds = s.kinds.empty() ? kDefaultMix : s.kinds;
 
   StructuredInputs out;
@@ -166,7 +189,7 @@ StructuredInputs MakeStructuredInputs(const StructuredSpec& s) {
       }
       for (int64_t hh = 0; hh < group; ++hh) {  // queries of every head of the group
         const int64_t h = g * group + hh;
-        const Amplitudes a = AmplitudesOf(kinds[static_cast<size_t>(h) % kinds.size()], log_n);
+        const StructuredAmplitudes a = AmplitudesOf(kinds[static_cast<size_t>(h) % kinds.size()], s.suite, n, d);
         for (int64_t i = 0; i < n; ++i) {
           std::fill(row.begin(), row.end(), 0.0f);
           row[0] = static_cast<float>(a.sink / scale);

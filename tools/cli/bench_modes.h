@@ -22,6 +22,9 @@ struct BenchFlags {
   bool decode = false, sparse = false, linear = false;  // family modes
   std::string kernel;     // --kernel (decode mode): a registered decode kernel; "" = the planner's
   bool warm = false;      // --warm (decode mode): keep the caches between timed calls
+  std::string suite = "calibrated";  // --suite (sparse mode): structured inputs, calibrated | hard
+  std::string predictors;            // --predictors (sparse mode): regex over predictor names
+  std::vector<double> oracle;        // --oracle (sparse mode): densities of oracle rows
 };
 
 // --filter as a regex ("" = everything); a bad pattern is an attnkit::Error.

@@ -13,7 +13,12 @@
 //   predict_ms   median time of the predictor; sparse_ms of the block-sparse run
 //   speedup      dense_ms / (predict_ms + sparse_ms); kernel_x = dense_ms / sparse_ms
 // "random-10%" is not a predictor: a uniformly random 10% of the visible blocks,
-// to measure that the kernel's time follows the kept blocks.
+// to measure that the kernel's time follows the kept blocks. "oracle-X%"
+// (--oracle X): the visible blocks of highest exact mass at density X (from the
+// exact probabilities, as costly as dense attention; src/kernels/sparse/oracle.h).
+// A second table splits recall and rel_l2 by the generator's head kind.
+// --suite picks the generator's calibration (structured_inputs.h): calibrated
+// (default) or hard; --predictors a regex over the predictor names.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -29,6 +34,7 @@
 #include "src/harness/report.h"
 #include "src/harness/shape_file.h"
 #include "src/harness/structured_inputs.h"
+#include "src/kernels/sparse/oracle.h"
 #include "tools/cli/bench_modes.h"
 
 namespace attnkit::cli {
@@ -54,7 +60,7 @@ Timed TimeMs(const std::function<void()>& fn, int reps, double min_seconds) {
   if (n == 0) {
     n = first > 2000.0 * min_seconds ? 1 : std::clamp(static_cast<int>(1000.0 * min_seconds / std::max(first, 1e-3)), 3, 1000);
   }
-  if (reps == 0 && n == 1) {
+  if ((reps == 0 || reps == 1) && first > 2000.0 * min_seconds) {
     ms.push_back(first);  // too slow to repeat: the first call is the measurement
   } else {
     for (int i = 0; i < n; ++i) ms.push_back(once());
@@ -91,6 +97,23 @@ std::vector<Predictor> Predictors(int64_t batch, int64_t n) {
   p.push_back({"xattention", false, [](const auto& s, const auto& t, const auto& ctx) {
                  return PredictXAttention(s, t.q, t.k, XAttentionParams{}, ctx);
                }});
+  p.push_back({"xattention-s16", false, [](const auto& s, const auto& t, const auto& ctx) {
+                 XAttentionParams xp;
+                 xp.stride = 16;
+                 return PredictXAttention(s, t.q, t.k, xp, ctx);
+               }});
+  p.push_back({"sampled", false, [](const auto& s, const auto& t, const auto& ctx) {
+                 return PredictSampledMass(s, t.q, t.k, SampledMassParams{}, ctx);
+               }});
+  for (const double cap : {0.5, 0.25, 0.1}) {  // 64-blocks, the cumulative step capped (flat heads)
+    p.push_back({"sampled-b64-cap" + std::to_string(static_cast<int>(100 * cap)), false,
+                 [cap](const auto& s, const auto& t, const auto& ctx) {
+                   SampledMassParams sp;
+                   sp.block_size = 64;
+                   sp.max_fraction = cap;
+                   return PredictSampledMass(s, t.q, t.k, sp, ctx);
+                 }});
+  }
   p.push_back({"minference-vs", true, [](const auto& s, const auto& t, const auto& ctx) {
                  return PredictMInference(s, t.q, t.k, MInferenceParams{}, ctx);
                }});
@@ -120,6 +143,8 @@ void RunSparseBench(const BenchFlags& f) {
   const harness::Format fmt = harness::ParseFormat(f.format);
   ATTNKIT_CHECK(!f.roof && !f.autotune, "--roof and --autotune do not apply to --sparse");
   const std::regex re = CheckCommonBenchFlags(f);
+  const harness::StructuredSuite suite = harness::ParseStructuredSuite(f.suite);
+  const std::regex pred_re = FilterRegex(f.predictors);
   const ThreadingContext ctx(f.threads);
   std::vector<std::string> files;
   if (f.shapes.empty()) files.push_back(harness::ResolveShapeFile("sparse.txt"));
@@ -141,8 +166,8 @@ void RunSparseBench(const BenchFlags& f) {
     }
     return;
   }
-  const std::string header = "attnkit bench --sparse: structured inputs (sinks, bands, lines, "
-                             "needles), threads " + std::to_string(ctx.num_threads()) + " | CPU: " +
+  const std::string header = std::string("attnkit bench --sparse: structured inputs (sinks, bands, lines, "
+                             "needles), suite ") + harness::Name(suite) + ", threads " + std::to_string(ctx.num_threads()) + " | CPU: " +
                              CpuInfo::Detect().ToString() + "\n";
   if (fmt == harness::Format::kTable) std::printf("%s\n", header.c_str());
   if (fmt == harness::Format::kCsv) std::fprintf(stderr, "%s", header.c_str());
@@ -150,6 +175,19 @@ void RunSparseBench(const BenchFlags& f) {
 
   harness::Table table({"case", "predictor", "density", "recall", "rel_l2", "cosine", "predict_ms",
                         "sparse_ms", "dense_ms", "speedup", "kernel_x"});
+  // Per head kind (kDefaultMix): recall and rel_l2 of each predictor.
+  const std::vector<harness::HeadKind>& kinds = harness::kDefaultMix;
+  std::vector<std::string> kind_names;
+  std::vector<std::string> kind_header = {"case", "predictor"};
+  for (harness::HeadKind hk : kinds) {
+    const std::string name = harness::Name(hk);
+    if (std::find(kind_names.begin(), kind_names.end(), name) != kind_names.end()) continue;
+    kind_names.push_back(name);
+    kind_header.push_back(name + " density");
+    kind_header.push_back(name + " recall");
+    kind_header.push_back(name + " rel_l2");
+  }
+  harness::Table by_kind(kind_header);
   for (const harness::NamedCase& nc : cases) {
     const harness::Case& c = nc.c;
     harness::StructuredSpec ss;
@@ -159,6 +197,7 @@ void RunSparseBench(const BenchFlags& f) {
     ss.seqlen = c.seqlen_q;
     ss.head_dim = c.spec.head_dim_qk;
     ss.dtype = f.dtype.empty() ? c.dtype : ParseDType(f.dtype);
+    ss.suite = suite;
     harness::StructuredInputs in = harness::MakeStructuredInputs(ss);
     AttentionSpec spec = c.spec;
     spec.return_lse = true;
@@ -175,30 +214,86 @@ void RunSparseBench(const BenchFlags& f) {
     double dd = 0;
     for (size_t i = 0; i < outs; ++i) dd += static_cast<double>(od[i]) * od[i];
 
+    std::vector<double> oracle_ms;
     AttentionTensors sparse_t = in.tensors;
     sparse_t.out = TensorView::Attention(out_sparse.data(), DType::kF32, Layout::kBHND, b, hq, n, dv);
     sparse_t.lse = TensorView::Contiguous(lse_sparse.data(), DType::kF32, {b, hq, n});
-    for (const Predictor& p : Predictors(b, n)) {
+    std::vector<Predictor> predictors;
+    for (Predictor& p : Predictors(b, n)) {
+      if (std::regex_search(p.name, pred_re)) predictors.push_back(std::move(p));
+    }
+    if (!f.oracle.empty()) {  // one exact pass for every density; its time is reported per row
+      std::vector<BlockMask> masks;
+      const Timed t = TimeMs([&] {
+        masks = sparse::OracleBlockMasks(spec, in.tensors.q, in.tensors.k, 128, f.oracle, ctx);
+      }, 1, 1e9);
+      for (size_t i = 0; i < masks.size(); ++i) {
+        char name[32];
+        std::snprintf(name, sizeof(name), "oracle-%g%%", 100 * f.oracle[i]);
+        predictors.push_back({name, false, [m = masks[i], t](const auto&, const auto&, const auto&) {
+                                return m;
+                              }});
+        oracle_ms.push_back(t.median_ms);
+      }
+    }
+    for (size_t pi = 0; pi < predictors.size(); ++pi) {
+      const Predictor& p = predictors[pi];
       std::vector<std::string> row = {nc.name, p.name};
       if (p.causal_only && !spec.mask.causal) continue;
       BlockMask mask;
-      const Timed pred = TimeMs([&] { mask = p.fn(spec, in.tensors, ctx); }, f.reps, f.min_time);
+      const bool is_oracle = p.name.rfind("oracle-", 0) == 0;
+      Timed pred = TimeMs([&] { mask = p.fn(spec, in.tensors, ctx); }, is_oracle ? 1 : f.reps, f.min_time);
+      if (is_oracle) pred.median_ms = oracle_ms[pi - (predictors.size() - oracle_ms.size())];
       const BlockSparsePlan sp = MakeBlockSparsePlan(spec, shape, mask, ctx);
       std::vector<std::byte> sws(sp.workspace_bytes());
       const Timed run = TimeMs([&] { RunBlockSparse(sp, sparse_t, sws); }, f.reps, f.min_time);
       double recall = 0, ss_ = 0, sd = 0, dot = 0;
       int64_t counted = 0;
+      // Per kind: recall sum, rows, squared error, squared dense norm.
+      std::vector<double> k_recall(kind_names.size()), k_rows(kind_names.size()),
+          k_err(kind_names.size()), k_norm(kind_names.size());
       for (size_t r = 0; r < rows; ++r) {
+        const int64_t h = static_cast<int64_t>(r / static_cast<size_t>(n)) % hq;
+        const size_t kind = static_cast<size_t>(
+            std::find(kind_names.begin(), kind_names.end(),
+                      harness::Name(kinds[static_cast<size_t>(h) % kinds.size()])) - kind_names.begin());
+        for (size_t i = r * static_cast<size_t>(dv); i < (r + 1) * static_cast<size_t>(dv); ++i) {
+          const double x = out_sparse[i], y = od[i];
+          ss_ += x * x;
+          sd += (x - y) * (x - y);
+          dot += x * y;
+          k_err[kind] += (x - y) * (x - y);
+          k_norm[kind] += y * y;
+        }
         if (!std::isfinite(lse_dense[r])) continue;
         ++counted;
-        if (std::isfinite(lse_sparse[r])) recall += std::exp(static_cast<double>(lse_sparse[r]) - lse_dense[r]);
+        k_rows[kind] += 1;
+        if (std::isfinite(lse_sparse[r])) {
+          const double kept = std::exp(static_cast<double>(lse_sparse[r]) - lse_dense[r]);
+          recall += kept;
+          k_recall[kind] += kept;
+        }
       }
-      for (size_t i = 0; i < outs; ++i) {
-        const double x = out_sparse[i], y = od[i];
-        ss_ += x * x;
-        sd += (x - y) * (x - y);
-        dot += x * y;
+      // Kept / visible blocks per kind (square: causal query block iq sees iq + 1).
+      std::vector<double> k_kept(kind_names.size()), k_visible(kind_names.size());
+      const int64_t nqb = mask.num_rows() / (b * hq);
+      for (int64_t r = 0; r < mask.num_rows(); ++r) {
+        const int64_t h = (r / nqb) % hq, iq = r % nqb;
+        const size_t kind = static_cast<size_t>(
+            std::find(kind_names.begin(), kind_names.end(),
+                      harness::Name(kinds[static_cast<size_t>(h) % kinds.size()])) - kind_names.begin());
+        int64_t kept = 0;
+        for (int32_t jk : mask.KeyBlocks(r)) kept += !spec.mask.causal || jk <= iq;
+        k_kept[kind] += static_cast<double>(kept);
+        k_visible[kind] += static_cast<double>(spec.mask.causal ? iq + 1 : nqb);
       }
+      std::vector<std::string> krow = {nc.name, p.name};
+      for (size_t kd = 0; kd < kind_names.size(); ++kd) {
+        krow.push_back(harness::Fixed(k_visible[kd] == 0 ? 0.0 : k_kept[kd] / k_visible[kd], 3));
+        krow.push_back(harness::Fixed(k_rows[kd] == 0 ? 1.0 : k_recall[kd] / k_rows[kd], 4));
+        krow.push_back(harness::Sig(k_norm[kd] == 0 ? 0.0 : std::sqrt(k_err[kd] / k_norm[kd]), 3));
+      }
+      by_kind.AddRow(krow);
       row.push_back(harness::Fixed(KeptDensity(mask, spec.mask), 3));
       row.push_back(harness::Fixed(counted == 0 ? 1.0 : recall / static_cast<double>(counted), 4));
       row.push_back(harness::Sig(dd == 0 ? 0.0 : std::sqrt(sd / dd), 3));
@@ -215,6 +310,8 @@ void RunSparseBench(const BenchFlags& f) {
     }
   }
   std::printf("%s", table.Render(fmt).c_str());
+  if (fmt == harness::Format::kTable) std::printf("\nBy head kind (recall: mean kept mass of its rows; rel_l2 over its heads):\n");
+  if (fmt != harness::Format::kJson) std::printf("%s", by_kind.Render(fmt).c_str());
   if (fmt == harness::Format::kTable) {
     std::printf(
         "\ndensity: kept / visible blocks; recall: mean exact softmax mass inside the kept blocks;\n"

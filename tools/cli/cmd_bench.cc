@@ -228,11 +228,22 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--warm", f->warm,
                 "decode mode: do not evict the caches between timed calls (by default each call "
                 "reads its KV cache from DRAM, as a step of a real model does)");
+  cmd->add_option("--suite", f->suite,
+                  "sparse mode: structured inputs, calibrated (background <= 3% of each structured "
+                  "head's mass) | hard (the original amplitudes)")
+      ->capture_default_str();
+  cmd->add_option("--predictors", f->predictors,
+                  "sparse mode: only predictors whose name matches this regex");
+  cmd->add_option("--oracle", f->oracle,
+                  "sparse mode: add oracle rows (exact top-mass blocks) at these densities, e.g. "
+                  "0.05 0.1 (as costly as a dense call)");
   cmd->callback([f] {
     ATTNKIT_CHECK(f->decode + f->sparse + f->linear <= 1,
                   "--decode, --sparse and --linear are separate modes: give at most one");
     ATTNKIT_CHECK(f->kernel.empty() || f->decode, "--kernel applies to --decode only (dense: attnkit run --kernel)");
     ATTNKIT_CHECK(!f->warm || f->decode, "--warm applies to --decode only");
+    ATTNKIT_CHECK((f->suite == "calibrated" && f->predictors.empty() && f->oracle.empty()) || f->sparse,
+                  "--suite, --predictors and --oracle apply to --sparse only");
     if (f->decode) return RunDecodeBench(*f);
     if (f->sparse) return RunSparseBench(*f);
     if (f->linear) return RunLinearBench(*f);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -152,6 +153,33 @@ TEST(BenchCommand, LinearModeListsRunsAndRejects) {
   EXPECT_THROW(Bench("bench --linear --filter nomatch"), Error);
   EXPECT_THROW(Bench("bench --linear --shapes llama3-8b"), Error);
   EXPECT_THROW(Bench("bench --linear --decode"), Error);
+}
+
+// `bench --sparse`: the predictor filter, oracle rows, both suites, the per-kind table, bad flags.
+TEST(BenchCommand, SparseModeSuitesOracleAndPredictorFilter) {
+  const std::string path = testing::TempDir() + "attnkit_bench_sparse_smoke.txt";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("name=tiny/sparse b=1 hq=8 hkv=2 nq=512 d=32 causal\n", f);
+  std::fclose(f);
+  for (const std::string suite : {"calibrated", "hard"}) {
+    const std::string out = Bench("bench --sparse --shapes " + path + " --suite " + suite +
+                                  " --predictors ^sampled$|^power$ --oracle 0.5 1 --reps 1 --threads 2");
+    EXPECT_NE(out.find("suite " + suite), std::string::npos) << out;
+    EXPECT_NE(out.find("tiny/sparse  sampled "), std::string::npos) << out;
+    EXPECT_NE(out.find("tiny/sparse  power "), std::string::npos) << out;
+    EXPECT_NE(out.find("tiny/sparse  oracle-50% "), std::string::npos) << out;
+    EXPECT_EQ(out.find("xattention"), std::string::npos) << out;
+    EXPECT_NE(out.find("By head kind"), std::string::npos) << out;
+    EXPECT_NE(out.find("noise recall"), std::string::npos) << out;
+    // The oracle at density 1 keeps every block: exact output.
+    EXPECT_TRUE(std::regex_search(out, std::regex("oracle-100% +1\\.000 +1\\.0000 +0 +1\\.00000 ")))
+        << out;
+  }
+  EXPECT_THROW(Bench("bench --sparse --shapes " + path + " --suite easy --reps 1"), Error);
+  EXPECT_THROW(Bench("bench --sparse --shapes " + path + " --oracle 0 --reps 1"), Error);
+  EXPECT_THROW(Bench("bench --suite hard"), Error);
+  EXPECT_THROW(Bench("bench --decode --predictors sampled"), Error);
 }
 
 // `bench --decode`: the listed shapes, one small case per kernel, bad flags.

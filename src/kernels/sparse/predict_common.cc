@@ -58,6 +58,12 @@ void CheckFraction(const char* name, double value) {
   ATTNKIT_CHECK(value > 0.0 && value <= 1.0, name, " must be in (0, 1], got ", value);
 }
 
+void CheckBlockAndStride(int64_t block_size, int64_t stride) {
+  CheckBlockSize("block_size", block_size);
+  ATTNKIT_CHECK(stride >= 1 && stride <= block_size && block_size % stride == 0,
+                "stride must divide block_size (", block_size, "), got ", stride);
+}
+
 std::vector<float> PooledRows(const ScoreFns& fns, const RowSource& src, int64_t block,
                               float scale) {
   const int64_t nb = CeilDiv(src.rows, block), dim = src.dim;

@@ -38,6 +38,8 @@ Problem MakeProblem(const char* who, const AttentionSpec& spec, const TensorView
 
 // Throws unless `value` is in (0, 1]; `name` is the parameter's name.
 void CheckFraction(const char* name, double value);
+// Throws unless block_size is 32, 64 or 128 and a multiple of stride >= 1.
+void CheckBlockAndStride(int64_t block_size, int64_t stride);
 
 // Mean of each block of `block` rows of src (a partial last block averages its
 // own rows): [ceil(rows / block) x dim], row-major, times `scale`.
@@ -100,6 +102,19 @@ void TopKPooledRows(const Problem& pb, int64_t bs, int64_t top_k, bool keep_sink
 // XAttention's block scores [nqb x nkb] of every (b, h) (predict_xattention.cc).
 std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_t block,
                                                        int64_t stride);
+
+// PredictSampledMass's estimates per (b, h) (predict_sampled.cc): per query
+// block iq and key block jk, share[iq * nkb + jk] (estimated mean share of the
+// block's mass; 0 for forced blocks) and entry[...] (largest sampled
+// probability over its row's entry threshold), and forced[iq] (mean exact share
+// of the forced blocks).
+struct SampledMassScores {
+  std::vector<double> share, entry, forced;
+};
+std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb, const SampledMassParams& p);
+// The kept key blocks of query block iq from those estimates (the rule's step 4).
+std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParams& p,
+                                       const SampledMassScores& sc, int64_t iq);
 
 }  // namespace attnkit::sparse
 

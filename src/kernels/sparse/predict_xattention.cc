@@ -135,10 +135,7 @@ std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_
 BlockMask PredictXAttention(const AttentionSpec& spec, const TensorView& q, const TensorView& k,
                             const XAttentionParams& params, const ThreadingContext& ctx) {
   const sparse::Problem pb = sparse::MakeProblem("PredictXAttention", spec, q, k, ctx);
-  sparse::CheckBlockSize("block_size", params.block_size);
-  ATTNKIT_CHECK(params.stride >= 1 && params.stride <= params.block_size &&
-                    params.block_size % params.stride == 0,
-                "stride must divide block_size (", params.block_size, "), got ", params.stride);
+  sparse::CheckBlockAndStride(params.block_size, params.stride);
   sparse::CheckFraction("threshold", params.threshold);
   ATTNKIT_CHECK(params.head_thresholds.empty() ||
                     static_cast<int64_t>(params.head_thresholds.size()) == pb.hq,

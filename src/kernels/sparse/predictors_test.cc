@@ -605,6 +605,249 @@ TEST(TopK, BestPooledBlocksAmongTheVisibleOnes) {
   }
 }
 
+// ---------------------------------------------------------------- sampled mass
+
+// The rule of PredictSampledMass by definition, in fp64: exact logits of every
+// lattice key ((i + j) mod S == S - 1) and of the forced blocks, per row Z_i,
+// block shares, heaviest entries over the row's entry threshold
+// min(entry_threshold, entry_ratio / keys seen), then the selection.
+struct SlowSampled {
+  std::vector<double> share, entry, forced;  // [nqb * nkb], [nqb * nkb], [nqb]
+};
+std::set<int32_t> SlowForced(const SampledMassParams& p, bool causal, int64_t nq, int64_t nk,
+                             int64_t iq) {
+  const int64_t bs = p.block_size, d = Diagonal(causal, nq, nk, bs, iq);
+  std::set<int32_t> f;
+  for (int64_t jk = 0; jk < p.sink_blocks; ++jk) f.insert(static_cast<int32_t>(jk));
+  for (int64_t jk = d - p.local_blocks + 1; d >= 0 && jk <= d; ++jk) f.insert(static_cast<int32_t>(jk));
+  std::set<int32_t> visible;
+  for (int32_t jk : f) {
+    if (jk >= 0 && jk * bs < nk && BlockVisible(causal, nq, nk, bs, iq, jk)) visible.insert(jk);
+  }
+  return visible;
+}
+SlowSampled SlowSampledScores(const Mat& q, const Mat& k, int64_t nq, int64_t nk, int64_t d,
+                              const SampledMassParams& p, double scale, bool causal) {
+  const int64_t bs = p.block_size, S = p.stride, nqb = (nq + bs - 1) / bs, nkb = (nk + bs - 1) / bs;
+  SlowSampled out;
+  out.share.assign(static_cast<size_t>(nqb * nkb), 0.0);
+  out.entry.assign(static_cast<size_t>(nqb * nkb), 0.0);
+  out.forced.assign(static_cast<size_t>(nqb), 0.0);
+  for (int64_t iq = 0; iq < nqb; ++iq) {
+    const std::set<int32_t> forced = SlowForced(p, causal, nq, nk, iq);
+    int64_t counted = 0;
+    for (int64_t i = iq * bs; i < std::min(nq, (iq + 1) * bs); ++i) {
+      const int64_t pos = nk - nq + i;
+      double exact = 0, lattice = 0;
+      std::vector<std::pair<int64_t, double>> sampled;  // (key, exp(logit))
+      for (int64_t j = 0; j < nk; ++j) {
+        if (causal && j > pos) continue;
+        const double e = std::exp(scale * Dot(q, i, k, j, d));
+        if (forced.count(static_cast<int32_t>(j / bs))) {
+          exact += e;
+        } else if ((i + j) % S == S - 1) {
+          lattice += e;
+          sampled.push_back({j, e});
+        }
+      }
+      const double z = exact + static_cast<double>(S) * lattice;
+      if (z == 0) continue;
+      const double seen = static_cast<double>(causal ? std::min(pos + 1, nk) : nk);
+      const double thr = std::min(p.entry_threshold, p.entry_ratio / seen);
+      ++counted;
+      out.forced[static_cast<size_t>(iq)] += exact / z;
+      for (const auto& [j, e] : sampled) {
+        const size_t at = static_cast<size_t>(iq * nkb + j / bs);
+        out.share[at] += static_cast<double>(S) * e / z;
+        out.entry[at] = std::max(out.entry[at], e / z / thr);
+      }
+    }
+    for (int64_t jk = 0; jk < nkb && counted > 0; ++jk) out.share[static_cast<size_t>(iq * nkb + jk)] /= counted;
+    if (counted > 0) out.forced[static_cast<size_t>(iq)] /= counted;
+  }
+  return out;
+}
+std::vector<std::set<int32_t>> SlowSampledSelect(const SlowSampled& sc, const SampledMassParams& p,
+                                                 bool causal, int64_t nq, int64_t nk) {
+  const int64_t bs = p.block_size, nqb = (nq + bs - 1) / bs, nkb = (nk + bs - 1) / bs;
+  std::vector<std::set<int32_t>> rows(static_cast<size_t>(nqb));
+  for (int64_t iq = 0; iq < nqb; ++iq) {
+    std::set<int32_t>& kept = rows[static_cast<size_t>(iq)];
+    kept = SlowForced(p, causal, nq, nk, iq);
+    double cum = sc.forced[static_cast<size_t>(iq)];
+    std::vector<std::pair<double, int32_t>> others;
+    int64_t visible = 0;
+    for (int64_t jk = 0; jk < nkb; ++jk) {
+      if (!BlockVisible(causal, nq, nk, bs, iq, jk)) continue;
+      ++visible;
+      if (kept.count(static_cast<int32_t>(jk))) continue;
+      const size_t at = static_cast<size_t>(iq * nkb + jk);
+      if (sc.entry[at] >= 1.0) {
+        kept.insert(static_cast<int32_t>(jk));
+        cum += sc.share[at];
+      } else {
+        others.push_back({-sc.share[at], static_cast<int32_t>(jk)});
+      }
+    }
+    std::sort(others.begin(), others.end());
+    const int64_t cap = static_cast<int64_t>(std::floor(p.max_fraction * static_cast<double>(visible)));
+    int64_t added = 0;
+    for (const auto& [neg, jk] : others) {
+      if (cum >= p.threshold || added >= cap) break;
+      kept.insert(jk);
+      cum += -neg;
+      ++added;
+    }
+  }
+  return rows;
+}
+
+struct SCase {
+  int64_t nq, nk, bs, stride;
+  bool causal;
+};
+
+TEST(SampledMass, ScoresEqualTheExactLatticeSums) {
+  for (const SCase& sc : {SCase{256, 256, 64, 16, true}, SCase{200, 328, 32, 8, true},
+                          SCase{130, 190, 64, 4, false}, SCase{1100, 1100, 128, 16, true}}) {
+    Inputs x = Random(4, 2, sc.nq, sc.nk, 32, sc.causal);
+    SampledMassParams p;
+    p.block_size = sc.bs;
+    p.stride = sc.stride;
+    const sparse::Problem pb =
+        sparse::MakeProblem("test", x.c.spec, x.in.tensors.q, x.in.tensors.k, ThreadingContext(2));
+    const auto fast = sparse::SampledMassBlockScores(pb, p);
+    for (int64_t b = 0; b < 2; ++b) {
+      for (int64_t h = 0; h < 4; ++h) {
+        const SlowSampled slow = SlowSampledScores(ReadHead(x.in.tensors.q, b, h),
+                                                   ReadHead(x.in.tensors.k, b, h / 2), sc.nq, sc.nk,
+                                                   32, p, 1.0 / std::sqrt(32.0), sc.causal);
+        const auto& f = fast[static_cast<size_t>(b * 4 + h)];
+        ASSERT_EQ(f.share.size(), slow.share.size());
+        for (size_t i = 0; i < f.share.size(); ++i) {
+          ASSERT_NEAR(f.share[i], slow.share[i], 1e-6 + 1e-4 * slow.share[i]) << "nq " << sc.nq << " h " << h << " at " << i;
+          ASSERT_NEAR(f.entry[i], slow.entry[i], 1e-7 + 1e-4 * slow.entry[i]) << "nq " << sc.nq << " h " << h << " at " << i;
+        }
+        for (size_t i = 0; i < f.forced.size(); ++i) {
+          ASSERT_NEAR(f.forced[i], slow.forced[i], 1e-5) << "nq " << sc.nq << " h " << h << " block " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(SampledMass, SelectionFollowsTheRule) {
+  for (double threshold : {0.5, 0.9, 0.97}) {
+    for (double entry : {1e-3, 0.05}) {
+      for (double ratio : {8.0, 1e6}) {
+        for (const SCase& sc : {SCase{512, 512, 64, 16, true}, SCase{384, 448, 32, 8, true},
+                                SCase{256, 320, 64, 16, false}}) {
+          Inputs x = Random(2, 1, sc.nq, sc.nk, 32, sc.causal, 11);
+          SampledMassParams p;
+          p.block_size = sc.bs;
+          p.stride = sc.stride;
+          p.threshold = threshold;
+          p.entry_threshold = entry;
+          p.entry_ratio = ratio;
+          p.max_fraction = threshold < 0.9 ? 1.0 : 0.25;
+          const BlockMask mask = PredictSampledMass(x.c.spec, x.in.tensors.q, x.in.tensors.k, p);
+          std::vector<std::set<int32_t>> want;
+          for (int64_t b = 0; b < 2; ++b) {
+            for (int64_t h = 0; h < 2; ++h) {
+              const SlowSampled slow = SlowSampledScores(ReadHead(x.in.tensors.q, b, h),
+                                                         ReadHead(x.in.tensors.k, b, 0), sc.nq, sc.nk,
+                                                         32, p, 1 / std::sqrt(32.0), sc.causal);
+              for (auto& r : SlowSampledSelect(slow, p, sc.causal, sc.nq, sc.nk)) want.push_back(r);
+            }
+          }
+          SCOPED_TRACE("threshold " + std::to_string(threshold) + " entry " + std::to_string(entry) +
+                       " ratio " + std::to_string(ratio) + " nq " + std::to_string(sc.nq));
+          ExpectSameRows(mask, want);
+        }
+      }
+    }
+  }
+}
+
+TEST(SampledMass, KeepsPlantedNeedlesAndLines) {
+  for (harness::StructuredSuite suite : {harness::StructuredSuite::kHard, harness::StructuredSuite::kCalibrated}) {
+    harness::StructuredSpec ss;
+    ss.heads_q = 4;
+    ss.heads_kv = 2;
+    ss.seqlen = 4096;
+    ss.kinds = {harness::HeadKind::kRetrieval, harness::HeadKind::kVertical};
+    ss.suite = suite;
+    const harness::StructuredInputs in = harness::MakeStructuredInputs(ss);
+    AttentionSpec spec;
+    spec.num_q_heads = 4;
+    spec.num_kv_heads = 2;
+    spec.head_dim_qk = spec.head_dim_v = 64;
+    spec.mask.causal = true;
+    const BlockMask mask = PredictSampledMass(spec, in.tensors.q, in.tensors.k);
+    const auto rows = Rows(mask);
+    const int64_t bs = 128, nqb = 4096 / bs;
+    for (int64_t g = 0; g < 2; ++g) {
+      const int64_t retrieval = g * 2, vertical = g * 2 + 1;  // query heads of KV head g
+      for (const auto& [i0, j0] : in.needles[static_cast<size_t>(g)]) {
+        for (int64_t i = i0; i < std::min<int64_t>(4096, i0 + 64); ++i) {
+          const auto& row = rows[static_cast<size_t>(retrieval * nqb + i / bs)];
+          EXPECT_TRUE(row.count(static_cast<int32_t>(j0 / bs)) && row.count(static_cast<int32_t>((j0 + 15) / bs)))
+              << harness::Name(suite) << " needle (" << i0 << ", " << j0 << ") row " << i;
+        }
+      }
+      for (int64_t key : in.vertical_keys[static_cast<size_t>(g)]) {
+        for (int64_t iq = key / bs + 1; iq < nqb; ++iq) {
+          EXPECT_TRUE(rows[static_cast<size_t>(vertical * nqb + iq)].count(static_cast<int32_t>(key / bs)))
+              << harness::Name(suite) << " line " << key << " query block " << iq;
+        }
+      }
+    }
+  }
+}
+
+// The calibrated suite's promise: in the last query row of every structured
+// head the keys far from all planted structure (not sink, line or needle keys,
+// not within 256 of the diagonal) carry at most ~3 % of the exact mass; the
+// hard suite leaves more than twice that in local heads.
+TEST(StructuredInputs, CalibratedBackgroundShareOfTheLastRow) {
+  for (harness::StructuredSuite suite : {harness::StructuredSuite::kHard, harness::StructuredSuite::kCalibrated}) {
+    harness::StructuredSpec ss;
+    ss.heads_q = 6;
+    ss.heads_kv = 1;
+    ss.seqlen = 4096;
+    ss.kinds = {harness::HeadKind::kSink, harness::HeadKind::kVertical, harness::HeadKind::kLocal,
+                harness::HeadKind::kRetrieval, harness::HeadKind::kMixed, harness::HeadKind::kNoise};
+    ss.suite = suite;
+    const harness::StructuredInputs in = harness::MakeStructuredInputs(ss);
+    const Mat k = ReadHead(in.tensors.k, 0, 0);
+    std::set<int64_t> structured(in.vertical_keys[0].begin(), in.vertical_keys[0].end());
+    for (int64_t j = 0; j < 4; ++j) structured.insert(j);
+    for (const auto& [i0, j0] : in.needles[0]) {
+      for (int64_t j = j0; j < j0 + 16; ++j) structured.insert(j);
+    }
+    for (int64_t h = 0; h < 5; ++h) {
+      const Mat q = ReadHead(in.tensors.q, 0, h);
+      const int64_t i = 4095;
+      std::vector<double> logit(4096);
+      double m = -1e300;
+      for (int64_t j = 0; j < 4096; ++j) m = std::max(m, logit[j] = Dot(q, i, k, j, 64) / 8.0);
+      double total = 0, background = 0;
+      for (int64_t j = 0; j < 4096; ++j) {
+        const double e = std::exp(logit[j] - m);
+        total += e;
+        if (!structured.count(j) && i - j >= 256) background += e;
+      }
+      const double share = background / total;
+      const char* kind = harness::Name(ss.kinds[static_cast<size_t>(h)]);
+      if (suite == harness::StructuredSuite::kCalibrated) {
+        EXPECT_LE(share, 0.035) << kind;
+      } else if (ss.kinds[static_cast<size_t>(h)] == harness::HeadKind::kLocal) {
+        EXPECT_GE(share, 0.06) << kind;  // 8 % here (N 4096, D 64), ~16 % at 64k
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- errors
 
 template <class Fn>
@@ -642,6 +885,25 @@ TEST_F(PredictorErrors, GammaOutsideZeroOne) {
   p.gamma = 0.9;
   p.tau = 2;
   ExpectError([&] { PredictFlexPrefill(x.c.spec, q(), k(), p); }, "tau must be in [0, 1], got 2");
+}
+
+TEST_F(PredictorErrors, SampledMassParameters) {
+  SampledMassParams p;
+  p.stride = 48;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "stride must divide block_size (128), got 48");
+  p = {};
+  p.entry_threshold = 0;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "entry_threshold must be in (0, 1], got 0");
+  p = {};
+  p.max_fraction = 2;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "max_fraction must be in (0, 1], got 2");
+  p = {};
+  p.local_blocks = -1;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "local_blocks must be >= 0, got -1");
+  p = {};
+  p.entry_ratio = 0;
+  ExpectError([&] { PredictSampledMass(x.c.spec, q(), k(), p); }, "entry_ratio must be > 0, got 0");
+  ExpectError([] { harness::ParseStructuredSuite("easy"); }, "unknown structured suite 'easy'");
 }
 
 TEST_F(PredictorErrors, StrideNotDividingTheBlock) {
