@@ -22,7 +22,7 @@ from ._api import _float, _int, _layout, _out_dtype, _resolve_threads
 
 ArrayLike = Any
 
-_METHODS = ("xattention", "minference", "flexprefill", "power", "sliding_window", "topk")
+_METHODS = ("xattention", "minference", "flexprefill", "power", "sliding_window", "topk", "sampled")
 _MINF_PATTERNS = ("vertical_slash", "a_shape", "block_sparse")
 
 
@@ -123,6 +123,9 @@ def predict_block_mask(q: ArrayLike, k: ArrayLike, method: str = "xattention", *
       'power': sink_blocks=1, local_blocks=1; block_size 64. Causal only; reads only shapes.
       'sliding_window': sink_blocks=1, window_blocks=16; block_size 64; reads only shapes.
       'topk': top_k=16, keep_sink=False, keep_diagonal=False; block_size 64.
+      'sampled' (attnkit's sampled-mass predictor, docs/sparse.md): stride=16, threshold=0.95,
+        entry_threshold=0.01, entry_ratio=64, sink_blocks=1, local_blocks=2, max_fraction=1.0;
+        block_size 128.
 
     q is (B, Hq, Nq, D) and k (B, Hkv, Nk, D) in `layout`; for 'power' and 'sliding_window'
     k may be None (then Nk = seqlen_k or Nq).
@@ -139,7 +142,7 @@ def predict_block_mask(q: ArrayLike, k: ArrayLike, method: str = "xattention", *
     lk = None if pk is None else _logical(pk.kernel, pk.framework, lay)
     b, hq, nq = (int(x) for x in lq.shape[:3])
     nk = int(lk.shape[2]) if lk is not None else (nq if seqlen_k is None else _int(seqlen_k, "seqlen_k"))
-    defaults = {"xattention": 128, "flexprefill": 128}
+    defaults = {"xattention": 128, "flexprefill": 128, "sampled": 128}
     bs = _block_size(defaults.get(method, 64) if block_size is None else block_size)
     causal = bool(causal)
     sc = None if scale is None else _float(scale, "scale")
@@ -175,6 +178,14 @@ def predict_block_mask(q: ArrayLike, k: ArrayLike, method: str = "xattention", *
             lq, lk, causal, sc, bs, _float(take("gamma", 0.9), "gamma"),
             _float(take("tau", 0.1), "tau"), _int(take("min_budget", 512), "min_budget"),
             _int(take("max_budget", 0), "max_budget"), th)
+    elif method == "sampled":
+        raw = _C._predict_sampled(
+            lq, lk, causal, sc, bs, _int(take("stride", 16), "stride"),
+            _float(take("threshold", 0.95), "threshold"),
+            _float(take("entry_threshold", 0.01), "entry_threshold"),
+            _float(take("entry_ratio", 64.0), "entry_ratio"),
+            _int(take("sink_blocks", 1), "sink_blocks"), _int(take("local_blocks", 2), "local_blocks"),
+            _float(take("max_fraction", 1.0), "max_fraction"), th)
     elif method == "topk":
         raw = _C._predict_topk(lq, lk, causal, sc, bs, _int(take("top_k", 16), "top_k"),
                                bool(take("keep_sink", False)), bool(take("keep_diagonal", False)),

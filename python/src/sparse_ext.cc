@@ -155,6 +155,22 @@ nb::bytes FlexPrefillPy(const Array& q, const Array& k, bool causal, std::option
   return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictFlexPrefill);
 }
 
+nb::bytes SampledMassPy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
+                        int64_t block_size, int64_t stride, double threshold, double entry_threshold,
+                        double entry_ratio, int64_t sink_blocks, int64_t local_blocks,
+                        double max_fraction, int threads) {
+  attnkit::SampledMassParams p;
+  p.block_size = block_size;
+  p.stride = stride;
+  p.threshold = threshold;
+  p.entry_threshold = entry_threshold;
+  p.entry_ratio = entry_ratio;
+  p.sink_blocks = sink_blocks;
+  p.local_blocks = local_blocks;
+  p.max_fraction = max_fraction;
+  return RunPredictor(q, k, causal, scale, p, threads, attnkit::PredictSampledMass);
+}
+
 nb::bytes TopKPy(const Array& q, const Array& k, bool causal, std::optional<double> scale,
                  int64_t block_size, int64_t top_k, bool keep_sink, bool keep_diagonal, int threads) {
   attnkit::TopKParams p;
@@ -250,6 +266,9 @@ void BindSparse(nb::module_& m) {
         "block_size"_a, "last_q"_a, "patterns"_a, "vertical_size"_a, "slash_size"_a, "threads"_a);
   m.def("_predict_flexprefill", &FlexPrefillPy, "q"_a, "k"_a, "causal"_a, "scale"_a,
         "block_size"_a, "gamma"_a, "tau"_a, "min_budget"_a, "max_budget"_a, "threads"_a);
+  m.def("_predict_sampled", &SampledMassPy, "q"_a, "k"_a, "causal"_a, "scale"_a, "block_size"_a,
+        "stride"_a, "threshold"_a, "entry_threshold"_a, "entry_ratio"_a, "sink_blocks"_a,
+        "local_blocks"_a, "max_fraction"_a, "threads"_a);
   m.def("_predict_topk", &TopKPy, "q"_a, "k"_a, "causal"_a, "scale"_a, "block_size"_a, "top_k"_a,
         "keep_sink"_a, "keep_diagonal"_a, "threads"_a);
   m.def("_predict_power", &PowerPy, "batch"_a, "heads"_a, "seqlen_q"_a, "seqlen_k"_a, "causal"_a,

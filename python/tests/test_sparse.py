@@ -93,13 +93,13 @@ def visible_blocks(nq, nk, bs, causal):
 
 
 @pytest.mark.parametrize("method", ["xattention", "minference", "flexprefill", "power",
-                                    "sliding_window", "topk"])
+                                    "sliding_window", "topk", "sampled"])
 def test_every_predictor_gives_a_usable_mask(method):
     b, hq, hkv, n, d = 1, 4, 2, 512, 32
     q, k, v = randn(b, hq, n, d), randn(b, hkv, n, d), randn(b, hkv, n, d)
     params = {"min_budget": 128} if method == "flexprefill" else {}
     mask = attnkit.predict_block_mask(q, k, method, causal=True, **params)
-    bs = 128 if method in ("xattention", "flexprefill") else 64
+    bs = 128 if method in ("xattention", "flexprefill", "sampled") else 64
     assert mask.dtype == bool and mask.shape == (b, hq, n // bs, n // bs)
     assert not np.any(mask & ~visible_blocks(n, n, bs, True))  # never beyond the causal mask
     assert np.all(mask.any(axis=-1))  # every query block keeps something
@@ -146,6 +146,10 @@ def test_predictor_errors():
         attnkit.predict_block_mask(q, k, "xattention", threshold=1.5)
     with pytest.raises(ValueError, match=r"gamma must be in \(0, 1\], got 0"):
         attnkit.predict_block_mask(q, k, "flexprefill", gamma=0.0)
+    with pytest.raises(ValueError, match=r"max_fraction must be in \(0, 1\]"):
+        attnkit.predict_block_mask(q, k, "sampled", max_fraction=0.0)
+    with pytest.raises(TypeError, match="unknown parameter"):
+        attnkit.predict_block_mask(q, k, "sampled", gamma=0.5)
     with pytest.raises(ValueError, match="stride must divide block_size"):
         attnkit.predict_block_mask(q, k, "xattention", stride=7)
     with pytest.raises(ValueError, match="needs a causal mask"):
