@@ -6,6 +6,7 @@
 #ifndef ATTNKIT_KERNELS_DECODE_DECODE_TEST_UTIL_H_
 #define ATTNKIT_KERNELS_DECODE_DECODE_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -113,7 +114,11 @@ inline BatchData MakeBatch(const AttentionSpec& spec, const std::vector<int64_t>
 // same, with the 15-bit query codes the VNNI kernel forms, products exact) for the
 // VNNI kernel. Either way the only differences left are f32 rounding, so the
 // tolerance stays tight: "" within `tol` of max |O_ref| (LSE: tol relative),
-// else what went wrong.
+// else what went wrong. P V on the value codes (plan.state().values) also
+// rounds each tile's weights to 14-bit codes, which the oracle does not
+// model: its outputs get kWeightCodeTolerance instead (the LSE keeps `tol`).
+inline constexpr double kWeightCodeTolerance = 3e-4;
+
 inline std::string CheckDecode(const AttentionSpec& spec, const KVCache& cache, BatchData& d,
                                const ThreadingContext& ctx, const DecodeOptions& options = {},
                                DecodeStats* stats = nullptr, double tol = 1e-5) {
@@ -128,7 +133,8 @@ inline std::string CheckDecode(const AttentionSpec& spec, const KVCache& cache, 
   std::string err;
   if (!diff.finite) err += "non-finite output; ";
   if (!diff.empty_rows_exact) err += "empty rows not exactly 0 / -inf; ";
-  if (!(diff.max_rel <= tol)) err += "max_rel " + std::to_string(diff.max_rel) + "; ";
+  const double out_tol = plan.state().values != nullptr ? std::max(tol, kWeightCodeTolerance) : tol;
+  if (!(diff.max_rel <= out_tol)) err += "max_rel " + std::to_string(diff.max_rel) + "; ";
   if (!(diff.lse_rel <= tol)) err += "lse_rel " + std::to_string(diff.lse_rel) + "; ";
   return err;
 }

@@ -242,7 +242,8 @@ TEST(DecodeWorkTest, VnniScoresMatchTheirOracleAndThePortablePath) {
       Decode(spec, cache, vnni.batch, vnni.t, ThreadingContext(2), o);
       const RefResult oracle = ReferenceDecodeOnCodes(spec, cache, vnni.batch, vnni.t.q, vnni.t.sinks);
       const RefDiff d = CompareToReference(oracle, vnni.t.out, vnni.t.lse);
-      EXPECT_LE(d.max_rel, 1e-5) << Name(dt) << " per-channel " << (ks == KScales::kPerChannel);
+      // (Its P V also rounds the weights to 14-bit codes, which the oracle does not.)
+      EXPECT_LE(d.max_rel, kWeightCodeTolerance) << Name(dt) << " per-channel " << (ks == KScales::kPerChannel);
       EXPECT_LE(d.lse_rel, 1e-5);
       o.kernel = kPortableKernel;
       EXPECT_EQ(CheckDecode(spec, cache, portable, ThreadingContext(2), o), "");
@@ -251,9 +252,9 @@ TEST(DecodeWorkTest, VnniScoresMatchTheirOracleAndThePortablePath) {
         num += (vnni.out[i] - portable.out[i]) * (vnni.out[i] - portable.out[i]);
         den += portable.out[i] * portable.out[i];
       }
-      // The 15-bit query codes cost ~1e-4 rel-L2 on this outlier data, with
-      // per-token and with per-channel key scales folded in (one 8-bit digit
-      // cost 2.2-2.7% with per-channel scales).
+      // The 15-bit query codes and 14-bit weight codes cost 2-4e-4 rel-L2 on
+      // this outlier data, with per-token and with per-channel key scales
+      // folded in (one 8-bit query digit cost 2.2-2.7% with per-channel scales).
       const double cost = std::sqrt(num / den);
       std::printf("VNNI query-code cost (rel-L2 vs f32 queries): %s %s %.2e\n", std::string(Name(dt)).c_str(),
                   ks == KScales::kPerToken ? "per-token" : "per-channel", cost);
@@ -263,8 +264,8 @@ TEST(DecodeWorkTest, VnniScoresMatchTheirOracleAndThePortablePath) {
   }
 }
 
-// The VNNI kernel's P V on the value codes (token quads, 21-bit weight codes)
-// equals its oracle to f32 rounding also for value groups smaller than the
+// The VNNI kernel's P V on the value codes (token quads, 14-bit weight codes)
+// equals its oracle within kWeightCodeTolerance also for value groups smaller than the
 // head, value widths with a 16-channel tail, row blocks of 4 plus a remainder
 // (GQA 6 x 3 / 2 / 1 query tokens) and partial sub-tiles.
 TEST(DecodeWorkTest, VnniValuesOnTheCodesMatchTheirOracle) {

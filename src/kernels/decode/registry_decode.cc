@@ -21,9 +21,9 @@ std::vector<KernelInfo> DecodeKernelInfos() {
       {decode::kVnniKernel, "decode", q_dtypes,
        "decode with int8/int4 KV: Q.K on the key codes with AVX512-VNNI vpdpbusd (queries "
        "quantised to 15-bit codes per row and key group, two s8 digits), P.V on the value "
-       "codes in token quads (weights p s quantised per tile to 21-bit codes, three s8 digits)",
+       "codes in token quads (weights p s quantised per tile to 14-bit codes, two s8 digits)",
        "integer Q.K on the key codes (queries rounded to 15 bits, ~1e-4 rel.), integer P V "
-       "(weights rounded to 2^-22 of the tile's largest)"},
+       "(weights rounded to 2^-15 of the tile's largest)"},
   };
 }
 }  // namespace attnkit
