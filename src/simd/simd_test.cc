@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of the SIMD primitives on every compiled Highway target: Exp2
-// accuracy and special values, the online-softmax tile step, and the tile
-// micro-kernels against a plain triple loop.
+// accuracy and special values, the online-softmax tile step, the tile
+// micro-kernels against a plain triple loop, and f16 widening of special values.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -14,6 +14,7 @@
 
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
+#include "src/simd/convert-inl.h"
 #include "src/simd/online_softmax-inl.h"
 #include "src/simd/tile_gemm-inl.h"
 
@@ -94,6 +95,30 @@ void TestOnlineSoftmaxTile() {
   EXPECT_EQ(t2[2 * n], 0.0f);
 }
 
+// f16 storage widens exactly, infinities and NaNs included (Highway 1.0.3's
+// emulation on targets without F16C maps exponent 31 to finite 2^16 (1 + m)).
+void TestLoadF16Specials() {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const uint16_t patterns[] = {0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xC000, 0x7BFF, 0xFBFF,
+                               0x7C00, 0xFC00, 0x7E00, 0xFC01, 0x7FFF, 0x0400, 0x3555};
+  const size_t count = sizeof(patterns) / sizeof(patterns[0]);
+  std::vector<F16Bits> in(count + N);
+  std::vector<float> out(N);
+  for (size_t start = 0; start < count; ++start) {  // every pattern in every lane
+    for (size_t i = 0; i < N; ++i) in[i].bits = patterns[(start + i) % count];
+    hn::StoreU(LoadF32(d, in.data()), d, out.data());
+    for (size_t i = 0; i < N; ++i) {
+      const float want = F16ToF32(in[i].bits);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(out[i])) << std::hex << in[i].bits;
+      } else {
+        EXPECT_EQ(out[i], want) << std::hex << in[i].bits;
+      }
+    }
+  }
+}
+
 void TestTileGemm() {
   const hn::ScalableTag<float> d;
   for (size_t rows : {1, 3, 4, 5, 9}) {
@@ -131,5 +156,6 @@ HWY_BEFORE_TEST(SimdTest);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestExp2);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestOnlineSoftmaxTile);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestTileGemm);
+HWY_EXPORT_AND_TEST_P(SimdTest, TestLoadF16Specials);
 }  // namespace attnkit
 #endif

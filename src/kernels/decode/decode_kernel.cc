@@ -24,6 +24,8 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::decode {
 
 HWY_EXPORT(RunPiece);
@@ -31,8 +33,7 @@ HWY_EXPORT(TargetName);
 
 DecodeFns GetDecodeFns() {
   // Resolve the dispatch table once here, so the hot path holds plain pointers.
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   DecodeFns fns;
   fns.piece = HWY_DISPATCH_TABLE(RunPiece)[index];
   fns.target = HWY_DISPATCH_TABLE(TargetName)[index]();

@@ -45,6 +45,8 @@ void RunQueryTileBf16(const DenseArgs&, const WorkItem&, float*) {}
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::dense {
 
 HWY_EXPORT(PackK);
@@ -69,8 +71,7 @@ bool CpuHasAvx512Bf16() {
 
 DenseFns GetDenseFns(Products products) {
   // Resolve the dispatch tables once here, so the hot path holds plain pointers.
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   DenseFns fns;
   fns.target = HWY_DISPATCH_TABLE(TargetName)[index]();
   if (products == Products::kBF16) {

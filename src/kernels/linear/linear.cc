@@ -31,6 +31,8 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::linear {
 
 HWY_EXPORT(RunChunked);
@@ -39,8 +41,7 @@ HWY_EXPORT(TargetName);
 
 LinearFns GetLinearFns() {
   // Resolve the dispatch tables once here, so the hot path holds plain pointers.
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   LinearFns fns;
   fns.chunked = HWY_DISPATCH_TABLE(RunChunked)[index];
   fns.recurrent = HWY_DISPATCH_TABLE(RunRecurrent)[index];

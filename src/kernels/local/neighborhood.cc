@@ -36,6 +36,8 @@ const char* LocalTargetName() { return hwy::TargetName(HWY_TARGET); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::local {
 
 HWY_EXPORT(RunTile);
@@ -43,8 +45,7 @@ HWY_EXPORT(PackLine);
 HWY_EXPORT(LocalTargetName);
 
 NeighborhoodFns GetNeighborhoodFns() {
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   NeighborhoodFns f;
   f.tile = HWY_DISPATCH_TABLE(RunTile)[index];
   f.pack = HWY_DISPATCH_TABLE(PackLine)[index];

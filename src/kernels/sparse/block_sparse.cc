@@ -45,14 +45,15 @@ const char* SparseTargetName() { return hwy::TargetName(HWY_TARGET); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::sparse {
 
 HWY_EXPORT(RunSparseTile);
 HWY_EXPORT(SparseTargetName);
 
 BlockSparseFns GetBlockSparseFns() {
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   BlockSparseFns fns;
   fns.tile = HWY_DISPATCH_TABLE(RunSparseTile)[index];
   fns.target = HWY_DISPATCH_TABLE(SparseTargetName)[index]();

@@ -117,6 +117,8 @@ const char* ScoresTargetName() { return hwy::TargetName(HWY_TARGET); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/simd/dispatch.h"
+
 namespace attnkit::sparse {
 
 HWY_EXPORT(GatherRows);
@@ -138,8 +140,7 @@ RowSource RowSource::Of(const TensorView& t, int64_t b, int64_t head) {
 }
 
 ScoreFns GetScoreFns() {
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  const size_t index = hwy::GetChosenTarget().GetIndex();
+  const size_t index = ChosenTargetIndex();
   ScoreFns f;
   f.gather_rows = HWY_DISPATCH_TABLE(GatherRows)[index];
   f.pack_transposed = HWY_DISPATCH_TABLE(PackTransposed)[index];
