@@ -32,14 +32,15 @@ HWY_INLINE hn::Vec<D> LoadF32(D d, const BF16Bits* p) {
 template <class D>
 HWY_INLINE hn::Vec<D> LoadF32(D d, const F16Bits* p) {
   const hn::Rebind<hwy::float16_t, D> df16;
-  const hn::Vec<D> v = hn::PromoteTo(d, hn::LoadU(df16, reinterpret_cast<const hwy::float16_t*>(p)));
+  const hn::Rebind<uint16_t, D> du16;
+  const auto raw = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p));
+  const hn::Vec<D> v = hn::PromoteTo(d, hn::BitCast(df16, raw));
 #if HWY_TARGET >= HWY_SSE4  // SSE4, SSSE3, EMU128, SCALAR: no F16C
   // Highway 1.0.3 emulates the conversion there without infinities and NaNs
   // (exponent 31 becomes 2^16 (1 + m)): those lanes are rebuilt from the bits
   // as sign | f32 exponent 255 | mantissa << 13, which is what F16C does.
   const hn::RebindToUnsigned<D> du;
-  const hn::Rebind<uint16_t, D> du16;
-  const auto bits = hn::PromoteTo(du, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
+  const auto bits = hn::PromoteTo(du, raw);
   const auto exp_mask = hn::Set(du, 0x7C00u);
   const auto special = hn::Eq(hn::And(bits, exp_mask), exp_mask);
   const auto sign = hn::ShiftLeft<16>(hn::And(bits, hn::Set(du, 0x8000u)));

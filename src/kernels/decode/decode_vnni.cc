@@ -278,8 +278,8 @@ inline constexpr float kMaxX = 16383.0f;  // 2^14 - 1: the largest weight code
 // Digits and sums of one row and value group of a tile.
 struct RowWeights {
   uint32_t a[kTile / 4], b[kTile / 4];  // quad q: byte i = digit of token 4 q + i
-  float step;                                         // max_t w_t / kMaxX
-  float zsum;                                         // sum_t p_t z_tg
+  float step;                           // max_t w_t / kMaxX
+  float zsum;                           // sum_t p_t z_tg
 };
 
 // Weights of row p (probabilities [kTile]) for value group g of the tile.

@@ -256,7 +256,7 @@ TEST(DecodeWorkTest, VnniScoresMatchTheirOracleAndThePortablePath) {
       // this outlier data, with per-token and with per-channel key scales
       // folded in (one 8-bit query digit cost 2.2-2.7% with per-channel scales).
       const double cost = std::sqrt(num / den);
-      std::printf("VNNI query-code cost (rel-L2 vs f32 queries): %s %s %.2e\n", std::string(Name(dt)).c_str(),
+      std::printf("VNNI query- and weight-code cost (rel-L2 vs the portable kernel): %s %s %.2e\n", std::string(Name(dt)).c_str(),
                   ks == KScales::kPerToken ? "per-token" : "per-channel", cost);
       EXPECT_LE(cost, 1e-3) << "query codes cost more than 1e-3 (rel-L2): " << Name(dt)
                             << (ks == KScales::kPerToken ? " per-token" : " per-channel");
