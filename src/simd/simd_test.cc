@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of the SIMD primitives on every compiled Highway target: Exp2
 // accuracy and special values, the online-softmax tile step, the tile
-// micro-kernels against a plain triple loop, and f16 widening of special values.
+// micro-kernels against a plain triple loop, f16 widening of special values and
+// the in-register square transpose.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "src/simd/convert-inl.h"
 #include "src/simd/online_softmax-inl.h"
 #include "src/simd/tile_gemm-inl.h"
+#include "src/simd/transpose-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attnkit {
@@ -146,6 +148,27 @@ void TestTileGemm() {
   }
 }
 
+// Every element lands at its transposed place: distinct values (row * 100 +
+// lane), so a swapped pair or a lane left behind fails.
+void TestTransposeSquare() {
+  const hn::ScalableTag<float> d;
+  constexpr size_t N = hn::MaxLanes(d);
+  ASSERT_EQ(N, hn::Lanes(d));
+  hn::Vec<decltype(d)> v[N];
+  HWY_ALIGN float row[N];
+  for (size_t i = 0; i < N; ++i) {
+    for (size_t j = 0; j < N; ++j) row[j] = static_cast<float>(i * 100 + j);
+    v[i] = hn::Load(d, row);
+  }
+  TransposeSquare(d, v);
+  for (size_t i = 0; i < N; ++i) {
+    hn::Store(v[i], d, row);
+    for (size_t j = 0; j < N; ++j) {
+      ASSERT_EQ(row[j], static_cast<float>(j * 100 + i)) << "row " << i << " lane " << j;
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace attnkit
 HWY_AFTER_NAMESPACE();
@@ -157,5 +180,6 @@ HWY_EXPORT_AND_TEST_P(SimdTest, TestExp2);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestOnlineSoftmaxTile);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestTileGemm);
 HWY_EXPORT_AND_TEST_P(SimdTest, TestLoadF16Specials);
+HWY_EXPORT_AND_TEST_P(SimdTest, TestTransposeSquare);
 }  // namespace attnkit
 #endif

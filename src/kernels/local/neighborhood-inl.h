@@ -46,7 +46,9 @@
 #include "src/simd/convert-inl.h"
 #include "src/simd/exp-inl.h"
 #include "src/simd/flush_denormals.h"
+#include "src/simd/hold_register-inl.h"
 #include "src/simd/storage_types.h"
+#include "src/simd/transpose-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attnkit::local {
@@ -56,14 +58,32 @@ using namespace ::attnkit::HWY_NAMESPACE;  // SIMD primitives of the same target
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Columns of the micro-kernels' register blocks: window offsets (logits) or
-// value dims (P V) per pass. kTileRows x kCols accumulators + kCols key
-// vectors + one query / probability vector: 16 + 4 + 1 of AVX-512's 32
-// registers, 8 + 2 + 1 of the 16 of AVX2 / SSE4. Per depth step the loads are
-// kCols + (active rows) for up to kTileRows x kCols FMAs.
+// Register blocks of the micro-kernels: up to kBlockRows tile rows x
+// kBlockCols window vectors (logits: window offsets; P V: value dims), all
+// window vectors and one query / probability vector held in registers
+// (HoldInRegister): 3 x 7 accumulators + 7 + 1 = 29 of AVX-512's 32
+// registers (a kernel of 7 is one pass), 2 x 4 + 4 + 1 = 13 of the 16 of
+// AVX2 / SSE4. Per depth step: kBlockCols window loads (mostly line-split)
+// and kBlockRows aligned loads for kBlockRows x kBlockCols FMAs.
 template <class D>
-constexpr int64_t MicroCols(D d) {
-  return hn::MaxLanes(d) >= 16 ? 4 : 2;
+constexpr int64_t BlockRows(D d) {
+  return hn::MaxLanes(d) >= 16 ? 3 : 2;
+}
+template <class D>
+constexpr int64_t BlockCols(D d) {
+  return hn::MaxLanes(d) >= 16 ? 7 : 4;
+}
+
+// Calls fn(begin, size) for ceil(n / max_size) chunks of [0, n) of sizes
+// that differ by at most one (4 rows as 2 + 2, not 3 + 1).
+template <class Fn>
+HWY_INLINE void ForEachChunk(int64_t n, int64_t max_size, Fn&& fn) {
+  const int64_t chunks = (n + max_size - 1) / max_size;
+  for (int64_t i = 0, begin = 0; i < chunks; ++i) {
+    const int64_t size = n / chunks + (i < n % chunks ? 1 : 0);
+    fn(begin, size);
+    begin += size;
+  }
 }
 
 enum class LoadMode { kContiguous, kPermute, kGather };
@@ -73,36 +93,43 @@ HWY_INLINE const T* Row(const TensorView& t, int64_t b, int64_t h, int64_t n) {
   return static_cast<const T*>(t.data) + b * t.strides[0] + h * t.strides[1] + n * t.strides[2];
 }
 
-// dst[dd * ld + x] = scale * float(row(x)[dd]) for x < n, dd < depth, and 0
-// for x in [n, RoundUp(n, N)): N rows at a time are converted into a small
-// row-major block (64 columns), whose columns are then gathered into
-// contiguous vectors (one gather + one store per N elements, not N scalar
-// stores with stride ld).
-template <typename T, class RowOf>
-HWY_INLINE void TransposeRows(RowOf&& row, int64_t n, int64_t depth, float scale,
-                              float* HWY_RESTRICT dst, int64_t ld) {
+// dst[dd * ld + x] = scale * float(src[x * stride + dd]) for x < n, dd <
+// depth, and 0 for x in [n, ld) (ld a multiple of N): N x N blocks (N rows,
+// N depth columns) transposed in registers (TransposeBlock); blocks at the
+// row or depth tail are first copied, zero-padded, into a staging block.
+template <typename T>
+HWY_INLINE void TransposeRows(const T* HWY_RESTRICT src, int64_t stride, int64_t n, int64_t depth,
+                              float scale, float* HWY_RESTRICT dst, int64_t ld) {
   const hn::ScalableTag<float> d;
-  const hn::RebindToSigned<decltype(d)> di;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  constexpr int64_t kW = 64;
-  HWY_ALIGN float block[16 * kW];  // N <= 16 rows
-  const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(kW)));
+  constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(d));
+  const auto vscale = hn::Set(d, scale);
+  HWY_ALIGN float stage[N * N];
   for (int64_t x0 = 0; x0 < n; x0 += N) {
     const int64_t nx = std::min(N, n - x0);
-    for (int64_t d0 = 0; d0 < depth; d0 += kW) {
-      const int64_t w = std::min(kW, depth - d0);
-      for (int64_t i = 0; i < N; ++i) {
-        if (i < nx) {
-          ConvertScaleRow(static_cast<const T*>(row(x0 + i)) + d0, static_cast<size_t>(w), scale,
-                          block + i * kW);
-        } else {
-          std::fill(block + i * kW, block + i * kW + w, 0.0f);
+    for (int64_t d0 = 0; d0 < depth; d0 += N) {
+      const int64_t w = std::min(N, depth - d0);
+      if (nx == N && w == N) {
+        TransposeBlock(d, src + x0 * stride + d0, stride, vscale, dst + d0 * ld + x0, ld);
+        continue;
+      }
+      std::fill(stage, stage + N * N, 0.0f);
+      for (int64_t i = 0; i < nx; ++i) {
+        ConvertScaleRow(src + (x0 + i) * stride + d0, static_cast<size_t>(w), scale, stage + i * N);
+      }
+      if (w == N) {
+        TransposeBlock(d, stage, N, hn::Set(d, 1.0f), dst + d0 * ld + x0, ld);
+      } else {  // only w rows of the transposed block are in range
+        HWY_ALIGN float out[N * N];
+        TransposeBlock(d, stage, N, hn::Set(d, 1.0f), out, N);
+        for (int64_t dd = 0; dd < w; ++dd) {
+          hn::StoreU(hn::Load(d, out + dd * N), d, dst + (d0 + dd) * ld + x0);
         }
       }
-      for (int64_t dd = 0; dd < w; ++dd) {
-        hn::StoreU(hn::GatherIndex(d, block + dd, idx), d, dst + (d0 + dd) * ld + x0);
-      }
     }
+  }
+  const int64_t padded = (n + N - 1) / N * N;  // [n, padded) zeroed above
+  for (int64_t dd = 0; dd < depth; ++dd) {
+    for (int64_t x = padded; x < ld; x += N) hn::StoreU(hn::Zero(d), d, dst + dd * ld + x);
   }
 }
 
@@ -112,14 +139,11 @@ void PackLineT(const LineArgs& a, const TensorView& k, const TensorView& v, int6
                int64_t line, float* kt, float* vt) {
   const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
   const int64_t ls = SubLength(lane, line % lane.dilation);
-  float* HWY_RESTRICT kl = kt + line * a.dqk * a.lp;
-  float* HWY_RESTRICT vl = vt + line * a.dv * a.lp;
-  TransposeRows<T>([&](int64_t x) { return Row<T>(k, b, g, TokenOf(a, line, x)); }, ls, a.dqk,
-                   1.0f, kl, a.lp);
-  TransposeRows<T>([&](int64_t x) { return Row<T>(v, b, g, TokenOf(a, line, x)); }, ls, a.dv,
-                   1.0f, vl, a.lp);
-  for (int64_t dd = 0; dd < a.dqk; ++dd) std::fill(kl + dd * a.lp + ls, kl + (dd + 1) * a.lp, 0.0f);
-  for (int64_t e = 0; e < a.dv; ++e) std::fill(vl + e * a.lp + ls, vl + (e + 1) * a.lp, 0.0f);
+  float* HWY_RESTRICT kl = kt + (line % a.slots) * a.dqk * a.lp;
+  float* HWY_RESTRICT vl = vt + (line % a.slots) * a.dv * a.lp;
+  const int64_t n0 = TokenOf(a, line, 0);  // tokens n0 + x * dilation, x < ls
+  TransposeRows(Row<T>(k, b, g, n0), lane.dilation * k.strides[2], ls, a.dqk, 1.0f, kl, a.lp);
+  TransposeRows(Row<T>(v, b, g, n0), lane.dilation * v.strides[2], ls, a.dv, 1.0f, vl, a.lp);
 }
 
 // The packed row vector of window offset c for the N query lanes: row[start_i
@@ -164,9 +188,13 @@ HWY_INLINE void LogitsBlock(D d, const float* const* q, int64_t lp, int64_t dqk,
   }
   for (int64_t dd = 0; dd < dqk; ++dd) {
     V kv[kC];
-    for (int64_t c = 0; c < kC; ++c) kv[c] = LoadWindow<kMode>(d, kl + dd * lp, base, idx, c0 + c);
+    for (int64_t c = 0; c < kC; ++c) {
+      kv[c] = LoadWindow<kMode>(d, kl + dd * lp, base, idx, c0 + c);
+      HoldInRegister(kv[c]);
+    }
     for (int64_t j = 0; j < kR; ++j) {
-      const V qv = hn::LoadU(d, q[j] + dd * lp);
+      V qv = hn::LoadU(d, q[j] + dd * lp);
+      HoldInRegister(qv);
       for (int64_t c = 0; c < kC; ++c) acc[j][c] = hn::MulAdd(qv, kv[c], acc[j][c]);
     }
   }
@@ -182,6 +210,7 @@ HWY_INLINE void LogitsBlock(D d, const float* const* q, int64_t lp, int64_t dqk,
 struct TileKeys {
   int64_t n = 0;              // |U|
   int64_t* lines;             // [n]
+  int64_t* slot;              // [n] lines[u] % slots: its place in the packed K^T / V^T
   int64_t* local;             // [n x kTileRows], -1 where the row does not read u
   int64_t* run;               // [n x 2] row_begin, row_end
   int64_t count[kTileRows];   // key lines per row
@@ -205,14 +234,18 @@ HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t ua, int64_t ub, i
     for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::LoadU(d, o[j0 + j] + (e0 + e) * N);
   }
   for (int64_t u = ua; u < ub; ++u) {
-    const float* HWY_RESTRICT vl = vt + (keys.lines[u] * dv + e0) * lp;
+    const float* HWY_RESTRICT vl = vt + (keys.slot[u] * dv + e0) * lp;
     const float* p[kR];
     for (int64_t j = 0; j < kR; ++j) p[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
     for (int64_t c = 0; c < k; ++c) {
       V vv[kE];
-      for (int64_t e = 0; e < kE; ++e) vv[e] = LoadWindow<kMode>(d, vl + e * lp, base, idx, c);
+      for (int64_t e = 0; e < kE; ++e) {
+        vv[e] = LoadWindow<kMode>(d, vl + e * lp, base, idx, c);
+        HoldInRegister(vv[e]);
+      }
       for (int64_t j = 0; j < kR; ++j) {
-        const V pv = hn::LoadU(d, p[j] + c * N);
+        V pv = hn::LoadU(d, p[j] + c * N);
+        HoldInRegister(pv);
         for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::MulAdd(pv, vv[e], acc[j][e]);
       }
     }
@@ -220,35 +253,6 @@ HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t ua, int64_t ub, i
   for (int64_t j = 0; j < kR; ++j) {
     for (int64_t e = 0; e < kE; ++e) hn::StoreU(acc[j][e], d, o[j0 + j] + (e0 + e) * N);
   }
-}
-
-// Key lines of query `line`: the product of the outer axes' windows,
-// row-major like the lines (ascending). Returns their count.
-template <int kRank>
-int64_t KeyLinesOf(const LineArgs& a, int64_t line, int64_t* key_lines) {
-  const Axis& lane = a.axes[kRank - 1];
-  const int64_t rho = line % lane.dilation, outer = line / lane.dilation;
-  int64_t n_out = 1;
-  key_lines[0] = 0;
-  int64_t rem = outer, coord[kMaxSpatialRank] = {0, 0, 0};
-  for (int ax = kRank - 2; ax >= 0; --ax) {
-    coord[ax] = rem % a.axes[static_cast<size_t>(ax)].extent;
-    rem /= a.axes[static_cast<size_t>(ax)].extent;
-  }
-  for (int ax = 0; ax + 1 < kRank; ++ax) {
-    const Axis& axis = a.axes[static_cast<size_t>(ax)];
-    const int64_t r = axis.dilation, res = coord[ax] % r;
-    const Window w = AxisWindow(axis, SubLength(axis, res), coord[ax] / r);
-    const int64_t count = w.end - w.start;
-    for (int64_t u = n_out - 1; u >= 0; --u) {  // expand in place, back to front
-      for (int64_t j = count - 1; j >= 0; --j) {
-        key_lines[u * count + j] = key_lines[u] * axis.extent + (w.start + j) * r + res;
-      }
-    }
-    n_out *= count;
-  }
-  for (int64_t o = 0; o < n_out; ++o) key_lines[o] = key_lines[o] * lane.dilation + rho;
-  return n_out;
 }
 
 // U and the local indices of a tile (see TileKeys). `per_row` holds
@@ -274,6 +278,7 @@ void BuildTileKeys(const LineArgs& a, const LineTile& tile, int64_t outer_keys, 
     }
     if (next < 0) break;
     keys.lines[keys.n] = next;
+    keys.slot[keys.n] = next % a.slots;
     int64_t begin = kTileRows, end = 0;
     for (int64_t j = 0; j < kTileRows; ++j) {
       const bool has = pos[j] < keys.count[j] && per_row[j * outer_keys + pos[j]] == next;
@@ -380,7 +385,8 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  constexpr int64_t kC = MicroCols(hn::ScalableTag<float>());
+  constexpr int64_t kRows = BlockRows(hn::ScalableTag<float>());
+  constexpr int64_t kCols = BlockCols(hn::ScalableTag<float>());
   const Axis& lane = a.axes[kRank - 1];
   const int64_t rho = tile.line0 % lane.dilation;
   const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, dv = a.dv, lp = a.lp;
@@ -400,7 +406,8 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   int64_t* per_row = reinterpret_cast<int64_t*>(idx_base);
   TileKeys keys;
   keys.lines = per_row + kTileRows * outer_keys;
-  keys.local = keys.lines + kTileRows * outer_keys;
+  keys.slot = keys.lines + kTileRows * outer_keys;
+  keys.local = keys.slot + kTileRows * outer_keys;
   keys.run = keys.local + kTileRows * kTileRows * outer_keys;
   BuildTileKeys<kRank>(a, tile, outer_keys, per_row, keys);
 
@@ -410,10 +417,9 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
     float* HWY_RESTRICT qj = qt + j * dqk * lp;
     VisitStorageType(a.q.dtype, [&](auto in_tag) {
       using T = decltype(in_tag);
-      TransposeRows<T>([&](int64_t x) { return Row<T>(a.q, b, h, TokenOf(a, line, x)); }, ls, dqk,
-                       a.scale_log2, qj, lp);
+      TransposeRows(Row<T>(a.q, b, h, TokenOf(a, line, 0)), lane.dilation * a.q.strides[2], ls,
+                    dqk, a.scale_log2, qj, lp);
     });
-    for (int64_t dd = 0; dd < dqk; ++dd) std::fill(qj + dd * lp + ls, qj + (dd + 1) * lp, 0.0f);
   }
 
   float* srow[kTileRows];
@@ -431,19 +437,22 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
       // Logits of every key line of U for the rows that read it.
       for (int64_t u = 0; u < keys.n; ++u) {
         const int64_t j0 = keys.run[2 * u], rows = keys.run[2 * u + 1] - j0;
-        const float* qj[kTileRows];
-        float* sj[kTileRows];
-        for (int64_t j = 0; j < rows; ++j) {
-          qj[j] = qt + (j0 + j) * dqk * lp + x0;
-          sj[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
-        }
-        const float* kl = a.kt + keys.lines[u] * dqk * lp;
-        for (int64_t c0 = 0; c0 < k; c0 += kC) {
-          VisitBlock<kTileRows, kC>(rows, std::min(kC, k - c0), [&](auto r_tag, auto c_tag) {
-            LogitsBlock<kMode, decltype(r_tag)::value, decltype(c_tag)::value>(
-                d, qj, lp, dqk, kl, lv.base, idx, c0, sj);
+        const float* kl = a.kt + keys.slot[u] * dqk * lp;
+        ForEachChunk(rows, kRows, [&](int64_t r0, int64_t nr) {
+          const float* qj[kTileRows];
+          float* sj[kTileRows];
+          for (int64_t j = 0; j < nr; ++j) {
+            const int64_t row = j0 + r0 + j;
+            qj[j] = qt + row * dqk * lp + x0;
+            sj[j] = srow[row] + keys.local[u * kTileRows + row] * k * N;
+          }
+          ForEachChunk(k, kCols, [&](int64_t c0, int64_t nc) {
+            VisitBlock<kRows, kCols>(nr, nc, [&](auto r_tag, auto c_tag) {
+              LogitsBlock<kMode, decltype(r_tag)::value, decltype(c_tag)::value>(
+                  d, qj, lp, dqk, kl, lv.base, idx, c0, sj);
+            });
           });
-        }
+        });
       }
       float ms[kTileRows][64], lsum[kTileRows][64];  // N <= 16 lanes (64 for safety)
       for (int64_t j = 0; j < tile.rows; ++j) {
@@ -455,37 +464,55 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
         const int64_t j0 = keys.run[2 * ua], j1 = keys.run[2 * ua + 1];
         int64_t ub = ua + 1;
         while (ub < keys.n && keys.run[2 * ub] == j0 && keys.run[2 * ub + 1] == j1) ++ub;
-        for (int64_t e0 = 0; e0 < dv; e0 += kC) {
-          VisitBlock<kTileRows, kC>(j1 - j0, std::min(kC, dv - e0), [&](auto r_tag, auto e_tag) {
-            ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
-                d, keys, ua, ub, j0, srow, k, a.vt, dv, lp, lv.base, idx, e0, orow);
+        ForEachChunk(j1 - j0, kRows, [&](int64_t r0, int64_t nr) {
+          ForEachChunk(dv, kCols, [&](int64_t e0, int64_t ne) {
+            VisitBlock<kRows, kCols>(nr, ne, [&](auto r_tag, auto e_tag) {
+              ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
+                  d, keys, ua, ub, j0 + r0, srow, k, a.vt, dv, lp, lv.base, idx, e0, orow);
+            });
           });
-        }
+        });
         ua = ub;
       }
       // O^T / l -> output rows (and LSE): lane i's row is column i of O^T,
-      // gathered N values at a time.
-      const auto col = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(N)));
+      // N value dims at a time by an N x N register transpose.
       for (int64_t j = 0; j < tile.rows; ++j) {
         const int64_t line = tile.line0 + j * tile.step;
         const auto inv = hn::Div(hn::Set(d, 1.0f), hn::LoadU(d, lsum[j]));
-        float* HWY_RESTRICT oj = orow[j];
-        for (int64_t e = 0; e < dv; ++e) hn::StoreU(hn::Mul(hn::LoadU(d, oj + e * N), inv), d, oj + e * N);
+        const float* HWY_RESTRICT oj = orow[j];
+        void* out[64];  // N <= 16 lanes (64 for safety)
+        const int64_t n0 = TokenOf(a, line, x0);
         for (int64_t i = 0; i < lv.nv; ++i) {
-          const int64_t n = TokenOf(a, line, x0 + i);
-          void* out = static_cast<unsigned char*>(a.out.data) +
-                      (b * a.out.strides[0] + h * a.out.strides[1] + n * a.out.strides[2]) *
-                          static_cast<int64_t>(SizeOf(a.out.dtype));
-          int64_t e = 0;
-          if (a.out.dtype == DType::kF32) {
-            float* HWY_RESTRICT of = static_cast<float*>(out);
-            for (; e + N <= dv; e += N) hn::StoreU(hn::GatherIndex(d, oj + e * N + i, col), d, of + e);
-          }
-          for (; e < dv; ++e) StoreFromF32(out, a.out.dtype, e, oj[e * N + i]);
+          const int64_t n = n0 + i * lane.dilation;
+          out[i] = static_cast<unsigned char*>(a.out.data) +
+                   (b * a.out.strides[0] + h * a.out.strides[1] + n * a.out.strides[2]) *
+                       static_cast<int64_t>(SizeOf(a.out.dtype));
           if (a.lse.data != nullptr) {
             float* lse = static_cast<float*>(a.lse.data) + b * a.lse.strides[0] +
                          h * a.lse.strides[1] + n * a.lse.strides[2];
             *lse = (ms[j][i] + std::log2(lsum[j][i])) * kLn2;
+          }
+        }
+        // Rows of lane i: tokens n0 + i * dilation, out_stride elements apart.
+        const int64_t out_stride = lane.dilation * a.out.strides[2];
+        int64_t e0 = 0;
+        if (a.out.dtype == DType::kF32 && lv.nv == N) {
+          for (; e0 + N <= dv; e0 += N) {
+            TransposeBlock(d, oj + e0 * N, N, inv, static_cast<float*>(out[0]) + e0, out_stride);
+          }
+        }
+        HWY_ALIGN float block[hn::MaxLanes(d) * hn::MaxLanes(d)];
+        for (; e0 + N <= dv; e0 += N) {  // partial vectors or other output dtypes
+          TransposeBlock(d, oj + e0 * N, N, inv, block, N);
+          for (int64_t i = 0; i < lv.nv; ++i) {
+            for (int64_t e = 0; e < N; ++e) StoreFromF32(out[i], a.out.dtype, e0 + e, block[i * N + e]);
+          }
+        }
+        HWY_ALIGN float inv_lanes[hn::MaxLanes(d)];
+        hn::Store(inv, d, inv_lanes);
+        for (int64_t i = 0; i < lv.nv; ++i) {
+          for (int64_t e = e0; e < dv; ++e) {
+            StoreFromF32(out[i], a.out.dtype, e, oj[e * N + i] * inv_lanes[i]);
           }
         }
       }

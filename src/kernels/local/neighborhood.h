@@ -9,8 +9,10 @@
 // With dilation r on that axis the tokens split into r residue classes; each
 // (outer coordinates, residue) pair is a "line" of Ls tokens, packed per
 // (batch, KV head) as
-//   K^T  [line][Dqk][lp]       lp = RoundUp(max Ls, 16) + 16
-//   V^T  [line][Dv][lp]        floats (zero padding past Ls),
+//   K^T  [slot][Dqk][lp]       lp = RoundUp(max Ls, 16) + 16
+//   V^T  [slot][Dv][lp]        floats (zero padding past Ls),
+// line l in slot l % slots (all lines, or a ring of the recent ones, see
+// PackSlots),
 // and per work item the query lines as Q^T [Dqk][lp], pre-scaled by
 // scale * log2 e. Outer axes only select which key lines a query line reads.
 //
@@ -72,12 +74,14 @@ struct LineArgs {
   int64_t lp = 0;         // floats per packed K^T / V^T row of a line
   float scale_log2 = 1;   // scale * log2 e
   TensorView q, out, lse;  // [B, Hq, N, D]; lse may be empty
-  const float* kt = nullptr;
+  const float* kt = nullptr;  // packed line l at slot l % slots
   const float* vt = nullptr;
+  int64_t slots = 1;          // lines the packed buffers hold
 };
 
-// Query lines per tile: 4 lines x 4 window offsets = 16 accumulators of the
-// logits micro-kernel on AVX-512 (see neighborhood-inl.h).
+// Query lines per tile. A key line is read by 1..4 of them (rank 2, kernel
+// 7: 10 lines, 28 (row, line) pairs); the micro-kernels take up to 3 rows
+// per register block (4 as 2 + 2, see neighborhood-inl.h).
 inline constexpr int64_t kTileRows = 4;
 
 // kTileRows (or fewer) query lines line0 + j * step, j < rows.
@@ -85,6 +89,15 @@ struct LineTile {
   int64_t line0 = 0, rows = 1, step = 1;
 };
 std::vector<LineTile> MakeTiles(const LineArgs& a);
+// Per tile, the smallest and largest key line its rows read.
+struct KeySpan {
+  int64_t first, last;
+};
+std::vector<KeySpan> TileKeySpans(const LineArgs& a, const std::vector<LineTile>& tiles);
+// Packed-line slots needed when tiles run in order and lines are packed in
+// order up to each tile's last key line: every tile's lines from its first
+// key line to the last packed line must still be held (at most `lines`).
+int64_t PackSlots(const std::vector<KeySpan>& spans, int64_t lines);
 
 // Scratch floats per worker: Q^T of the tile's lines, logits of one query
 // vector of every row for every key ([rows x K^rank x 16]), O^T of one vector
@@ -113,6 +126,35 @@ inline int64_t TokenOf(const LineArgs& a, int64_t line, int64_t x) {
   const Axis& lane = a.axes[static_cast<size_t>(a.rank - 1)];
   const int64_t rho = line % lane.dilation, outer = line / lane.dilation;
   return outer * lane.extent + x * lane.dilation + rho;
+}
+
+// Key lines of query `line`: the product of the outer axes' windows,
+// row-major like the lines (ascending). Returns their count.
+template <int kRank>
+int64_t KeyLinesOf(const LineArgs& a, int64_t line, int64_t* key_lines) {
+  const Axis& lane = a.axes[kRank - 1];
+  const int64_t rho = line % lane.dilation, outer = line / lane.dilation;
+  int64_t n_out = 1;
+  key_lines[0] = 0;
+  int64_t rem = outer, coord[kMaxSpatialRank] = {0, 0, 0};
+  for (int ax = kRank - 2; ax >= 0; --ax) {
+    coord[ax] = rem % a.axes[static_cast<size_t>(ax)].extent;
+    rem /= a.axes[static_cast<size_t>(ax)].extent;
+  }
+  for (int ax = 0; ax + 1 < kRank; ++ax) {
+    const Axis& axis = a.axes[static_cast<size_t>(ax)];
+    const int64_t r = axis.dilation, res = coord[ax] % r;
+    const Window w = AxisWindow(axis, SubLength(axis, res), coord[ax] / r);
+    const int64_t count = w.end - w.start;
+    for (int64_t u = n_out - 1; u >= 0; --u) {  // expand in place, back to front
+      for (int64_t j = count - 1; j >= 0; --j) {
+        key_lines[u * count + j] = key_lines[u] * axis.extent + (w.start + j) * r + res;
+      }
+    }
+    n_out *= count;
+  }
+  for (int64_t o = 0; o < n_out; ++o) key_lines[o] = key_lines[o] * lane.dilation + rho;
+  return n_out;
 }
 
 }  // namespace attnkit::local

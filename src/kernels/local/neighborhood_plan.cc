@@ -45,8 +45,9 @@ int64_t LineScratchFloats(const LineArgs& a) {
   int64_t keys = 1, outer_keys = 1;
   for (int i = 0; i < a.rank; ++i) keys *= a.axes[static_cast<size_t>(i)].kernel;
   for (int i = 0; i + 1 < a.rank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
-  // int64 tables: per-row key lines, U, runs (kTileRows x outer_keys each at most), locals.
-  const int64_t tables = 4 * kTileRows * outer_keys + kTileRows * kTileRows * outer_keys;
+  // int64 tables: per-row key lines, U, slots, runs (x2) (kTileRows x outer_keys
+  // each at most), locals.
+  const int64_t tables = 5 * kTileRows * outer_keys + kTileRows * kTileRows * outer_keys;
   return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + 2 * tables + 16;
 }
 
@@ -74,6 +75,45 @@ std::vector<LineTile> MakeTiles(const LineArgs& a) {
     }
   }
   return tiles;
+}
+
+namespace {
+template <int kRank>
+void FillKeySpans(const LineArgs& a, const std::vector<LineTile>& tiles,
+                  std::vector<KeySpan>& spans) {
+  int64_t outer_keys = 1;
+  for (int i = 0; i + 1 < kRank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
+  std::vector<int64_t> key_lines(static_cast<size_t>(outer_keys));
+  for (const LineTile& tile : tiles) {
+    KeySpan span{NumLines(a), 0};
+    for (int64_t j = 0; j < tile.rows; ++j) {
+      const int64_t n = KeyLinesOf<kRank>(a, tile.line0 + j * tile.step, key_lines.data());
+      span.first = std::min(span.first, key_lines[0]);  // ascending
+      span.last = std::max(span.last, key_lines[static_cast<size_t>(n - 1)]);
+    }
+    spans.push_back(span);
+  }
+}
+}  // namespace
+
+std::vector<KeySpan> TileKeySpans(const LineArgs& a, const std::vector<LineTile>& tiles) {
+  std::vector<KeySpan> spans;
+  spans.reserve(tiles.size());
+  switch (a.rank) {
+    case 1: FillKeySpans<1>(a, tiles, spans); break;
+    case 2: FillKeySpans<2>(a, tiles, spans); break;
+    default: FillKeySpans<3>(a, tiles, spans); break;
+  }
+  return spans;
+}
+
+int64_t PackSlots(const std::vector<KeySpan>& spans, int64_t lines) {
+  int64_t packed = 0, slots = 1;  // lines [0, packed) packed before the tile runs
+  for (const KeySpan& span : spans) {
+    packed = std::max(packed, span.last + 1);
+    slots = std::max(slots, packed - span.first);
+  }
+  return std::min(slots, lines);
 }
 
 // Validation of the spec and tensors shared by neighbourhood and window attention.
@@ -139,19 +179,24 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   a.lse = spec.return_lse ? t.lse : TensorView{};
 
   // Work items. With at least two (batch, KV head) pairs per thread, one item
-  // is one pair: it packs K^T / V^T into the worker's buffer and runs every
-  // tile of every query head of the group while the packed lines are still in
-  // cache (no barrier between packing and use). Otherwise two parallel loops:
-  // pack every pair, then every (batch, query head, tile), tiles fastest. (Not
-  // two loops per pair: on a loaded machine each barrier waits for the
-  // slowest thread.)
+  // is one pair: its lines are packed into the worker's buffers just before
+  // the first tile that reads them, and each tile runs for every query head of
+  // the group. The buffers then keep only the a.slots most recent lines (line
+  // l in slot l % slots, PackSlots): for rank 2 about R + K - 1 lines, so the
+  // packed lines are read from L2 and never written back (a whole pair's
+  // K^T / V^T, 2.3 MB for 56 x 56 x D 64, would go to memory and back).
+  // Otherwise two parallel loops: pack every pair, then every (batch, query
+  // head, tile), tiles fastest. (Not two loops per pair: on a loaded machine
+  // each barrier waits for the slowest thread.)
   const int64_t lines = local::NumLines(a), batch = t.q.shape[0], hkv = spec.num_kv_heads;
   const int64_t group = spec.num_q_heads / hkv, threads = ctx.num_threads();
-  const int64_t kt_floats = lines * a.dqk * a.lp, vt_floats = lines * a.dv * a.lp;
   const std::vector<local::LineTile> tiles = local::MakeTiles(a);
+  const std::vector<local::KeySpan> spans = local::TileKeySpans(a, tiles);
   const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   const int64_t scratch_floats = local::LineScratchFloats(a);
   const bool per_pair = batch * hkv >= 2 * threads;
+  a.slots = per_pair ? local::PackSlots(spans, lines) : lines;
+  const int64_t kt_floats = a.slots * a.dqk * a.lp, vt_floats = a.slots * a.dv * a.lp;
   const int64_t buffers = per_pair ? threads : batch * hkv;  // K^T / V^T buffers
   float* const kt = local::CallWorkspace(buffers * (kt_floats + vt_floats) + scratch_floats * threads);
   float* const vt = kt + buffers * kt_floats;
@@ -166,11 +211,12 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   if (per_pair) {
     ParallelFor(ctx.num_threads(), batch * hkv, [&](int worker, int64_t bg) {
       const int64_t b = bg / hkv, g = bg % hkv;
-      for (int64_t line = 0; line < lines; ++line) {
-        fns.pack(a, t.k, t.v, b, g, line, kt + worker * kt_floats, vt + worker * vt_floats);
-      }
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        for (int64_t tile = 0; tile < n_tiles; ++tile) run_tile(worker, b, h, worker, tile);
+      int64_t packed = 0;  // lines [0, packed) have been packed
+      for (int64_t tile = 0; tile < n_tiles; ++tile) {
+        for (; packed <= spans[static_cast<size_t>(tile)].last; ++packed) {
+          fns.pack(a, t.k, t.v, b, g, packed, kt + worker * kt_floats, vt + worker * vt_floats);
+        }
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) run_tile(worker, b, h, worker, tile);
       }
     });
     return;
