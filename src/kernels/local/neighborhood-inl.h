@@ -14,8 +14,12 @@
 //
 // The key lines of the tile are the union U of its rows' outer windows (for
 // rank 2 and kernel K: R + K - 1 lines, each read by 1..R rows). Lanes are
-// queries, so both products are outer products with no wasted (query, key)
-// pair, register-blocked over (rows x window offsets) and (rows x value dims):
+// queries, so both products are outer products over the lanes,
+// register-blocked (at most 3 rows x 7 vectors on AVX-512, see BlockRows)
+// over (rows reading u x window offsets) -- no wasted (query, key) pair --
+// and over (row chunks x value dims), where a row of the chunk that does not
+// read u multiplies zeros (2 of 16 slots for 2-row chunks of a 4-row tile, so
+// that the O^T accumulators stay in registers over all key lines):
 //   S_j[o][c]  = sum_d Q^T_j[d][x0..] * K^T_u[d][start + c]   row j, key line
 //                u in U of local index o in j's window, c < K: the K^T
 //                vector is loaded once for all rows j whose window has u
@@ -24,7 +28,8 @@
 //                                              no horizontal reductions
 //   O^T_j[e][x0..] = sum_{u,c} p_j[o][c] * V^T_u[e][start + c] / l
 //                                              the V^T vector serves all rows
-// and O^T is transposed into the output rows. Logits are exact f32 dot
+// and O^T is transposed into the output rows (Q^T, K^T, V^T and O by 16 x 16
+// register transposes, TransposeBlock). Logits are exact f32 dot
 // products of the packed f32 operands; every query sees between 1 and K^rank
 // keys, never an empty row, so the softmax is two-pass over stored logits
 // (at most K^rank x N floats per row) rather than online.
@@ -106,6 +111,17 @@ HWY_INLINE void TransposeRows(const T* HWY_RESTRICT src, int64_t stride, int64_t
   HWY_ALIGN float stage[N * N];
   for (int64_t x0 = 0; x0 < n; x0 += N) {
     const int64_t nx = std::min(N, n - x0);
+    // The rows two blocks ahead (past n they are the next line's, which is
+    // usually packed next; prefetches do not fault, and the address is formed
+    // as an integer, not as a pointer past the tensor).
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(src) +
+                            static_cast<uintptr_t>((x0 + 2 * N) * stride) * sizeof(T);
+    for (int64_t i = 0; i < N; ++i) {
+      const uintptr_t row = ahead + static_cast<uintptr_t>(i * stride) * sizeof(T);
+      for (uintptr_t byte = 0; byte < static_cast<uintptr_t>(depth) * sizeof(T); byte += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(row + byte), 0, 3);
+      }
+    }
     for (int64_t d0 = 0; d0 < depth; d0 += N) {
       const int64_t w = std::min(N, depth - d0);
       if (nx == N && w == N) {
@@ -216,27 +232,33 @@ struct TileKeys {
   int64_t count[kTileRows];   // key lines per row
 };
 
-// O^T[e0, e0 + kE) += sum_{u, c < k} p_j[u][c] * V^T_u[e][start + c] for the
-// kR rows j0 .. j0 + kR - 1 of the tile, over the key lines u in [ua, ub) that
-// all of these rows read (U's lines come in runs of equal row sets: for rank 2
-// and R rows, K - R + 1 lines read by every row). O^T rows (o[j], [dv][N]) are
-// loaded and stored once per run; the kR x kE accumulators stay in registers
-// over its lines and offsets.
+// O^T[e0, e0 + kE) = sum_{u, c < k} p_j[u][c] * V^T_u[e][start + c] for the
+// kR rows j0 .. j0 + kR - 1 of the tile (o[j]: [dv][N]), over every key line
+// u that any of them reads; a row that does not read u multiplies `zeros`
+// (k x N floats) instead, so the kR x kE accumulators stay in registers over
+// all lines and offsets and are stored once (for rank 2 and 2-row chunks,
+// 2 of 16 (row, line) slots are such padding).
 template <LoadMode kMode, int64_t kR, int64_t kE, class D, class VI>
-HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t ua, int64_t ub, int64_t j0,
-                            float* const* srow, int64_t k, const float* HWY_RESTRICT vt,
+HWY_INLINE void ValuesBlock(D d, const TileKeys& keys, int64_t j0, float* const* srow,
+                            const float* zeros, int64_t k, const float* HWY_RESTRICT vt,
                             int64_t dv, int64_t lp, int64_t base, VI idx, int64_t e0,
                             float* const* o) {
   using V = hn::Vec<D>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   V acc[kR][kE];
   for (int64_t j = 0; j < kR; ++j) {
-    for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::LoadU(d, o[j0 + j] + (e0 + e) * N);
+    for (int64_t e = 0; e < kE; ++e) acc[j][e] = hn::Zero(d);
   }
-  for (int64_t u = ua; u < ub; ++u) {
-    const float* HWY_RESTRICT vl = vt + (keys.slot[u] * dv + e0) * lp;
+  for (int64_t u = 0; u < keys.n; ++u) {
+    const int64_t* local = keys.local + u * kTileRows + j0;
+    bool any = false;
     const float* p[kR];
-    for (int64_t j = 0; j < kR; ++j) p[j] = srow[j0 + j] + keys.local[u * kTileRows + j0 + j] * k * N;
+    for (int64_t j = 0; j < kR; ++j) {
+      any = any || local[j] >= 0;
+      p[j] = local[j] >= 0 ? srow[j0 + j] + local[j] * k * N : zeros;
+    }
+    if (!any) continue;
+    const float* HWY_RESTRICT vl = vt + (keys.slot[u] * dv + e0) * lp;
     for (int64_t c = 0; c < k; ++c) {
       V vv[kE];
       for (int64_t e = 0; e < kE; ++e) {
@@ -392,7 +414,7 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, dv = a.dv, lp = a.lp;
 
   // Scratch (LineScratchFloats): Q^T [R][dqk x lp] | S [R][K^rank x N] | O^T
-  // [R][dv x N] | int64 key-line tables.
+  // [R][dv x N] | zeros [K_lane x N] | int64 key-line tables.
   int64_t max_keys = 1, outer_keys = 1;
   for (int i = 0; i < kRank; ++i) max_keys *= a.axes[static_cast<size_t>(i)].kernel;
   for (int i = 0; i + 1 < kRank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
@@ -401,7 +423,9 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   float* HWY_RESTRICT ot = s + kTileRows * max_keys * N;
   // int64_t tables need 8-byte alignment; a worker's scratch may start at an
   // odd float (LineScratchFloats leaves 16 floats of slack for this).
-  float* idx_base = ot + kTileRows * dv * N;
+  float* HWY_RESTRICT zeros = ot + kTileRows * dv * N;  // P V of rows that skip a line
+  std::fill(zeros, zeros + k * N, 0.0f);
+  float* idx_base = zeros + k * N;
   idx_base += (reinterpret_cast<uintptr_t>(idx_base) / sizeof(float)) & 1;
   int64_t* per_row = reinterpret_cast<int64_t*>(idx_base);
   TileKeys keys;
@@ -457,23 +481,16 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
       float ms[kTileRows][64], lsum[kTileRows][64];  // N <= 16 lanes (64 for safety)
       for (int64_t j = 0; j < tile.rows; ++j) {
         RowSoftmax(d, lv, k, keys.count[j] * k, srow[j], ms[j], lsum[j]);
-        std::fill(orow[j], orow[j] + dv * N, 0.0f);
       }
-      // P V, one run of key lines with the same rows at a time.
-      for (int64_t ua = 0; ua < keys.n;) {
-        const int64_t j0 = keys.run[2 * ua], j1 = keys.run[2 * ua + 1];
-        int64_t ub = ua + 1;
-        while (ub < keys.n && keys.run[2 * ub] == j0 && keys.run[2 * ub + 1] == j1) ++ub;
-        ForEachChunk(j1 - j0, kRows, [&](int64_t r0, int64_t nr) {
-          ForEachChunk(dv, kCols, [&](int64_t e0, int64_t ne) {
-            VisitBlock<kRows, kCols>(nr, ne, [&](auto r_tag, auto e_tag) {
-              ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
-                  d, keys, ua, ub, j0 + r0, srow, k, a.vt, dv, lp, lv.base, idx, e0, orow);
-            });
+      // P V, a chunk of up to kRows tile rows over all the lines they read.
+      ForEachChunk(tile.rows, kRows, [&](int64_t r0, int64_t nr) {
+        ForEachChunk(dv, kCols, [&](int64_t e0, int64_t ne) {
+          VisitBlock<kRows, kCols>(nr, ne, [&](auto r_tag, auto e_tag) {
+            ValuesBlock<kMode, decltype(r_tag)::value, decltype(e_tag)::value>(
+                d, keys, r0, srow, zeros, k, a.vt, dv, lp, lv.base, idx, e0, orow);
           });
         });
-        ua = ub;
-      }
+      });
       // O^T / l -> output rows (and LSE): lane i's row is column i of O^T,
       // N value dims at a time by an N x N register transpose.
       for (int64_t j = 0; j < tile.rows; ++j) {

@@ -101,7 +101,8 @@ int64_t PackSlots(const std::vector<KeySpan>& spans, int64_t lines);
 
 // Scratch floats per worker: Q^T of the tile's lines, logits of one query
 // vector of every row for every key ([rows x K^rank x 16]), O^T of one vector
-// per row, and the tile's key-line tables (int64, see the kernel).
+// per row, K_lane x 16 zeros (P V of rows that skip a key line), and the
+// tile's key-line tables (int64, see the kernel).
 int64_t LineScratchFloats(const LineArgs& a);
 
 using LineFn = void (*)(const LineArgs& a, int64_t batch, int64_t head, const LineTile& tile,

@@ -48,7 +48,8 @@ int64_t LineScratchFloats(const LineArgs& a) {
   // int64 tables: per-row key lines, U, slots, runs (x2) (kTileRows x outer_keys
   // each at most), locals.
   const int64_t tables = 5 * kTileRows * outer_keys + kTileRows * kTileRows * outer_keys;
-  return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + 2 * tables + 16;
+  const int64_t zeros = a.axes[static_cast<size_t>(a.rank - 1)].kernel * kMaxLanes;
+  return kTileRows * (a.dqk * a.lp + keys * kMaxLanes + a.dv * kMaxLanes) + zeros + 2 * tables + 16;
 }
 
 std::vector<LineTile> MakeTiles(const LineArgs& a) {
