@@ -63,20 +63,26 @@ using namespace ::attnkit::HWY_NAMESPACE;  // SIMD primitives of the same target
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Register blocks of the micro-kernels: up to kBlockRows tile rows x
-// kBlockCols window vectors (logits: window offsets; P V: value dims), all
+// Register blocks of the micro-kernels: up to BlockRows() tile rows x
+// BlockCols() window vectors (logits: window offsets; P V: value dims), all
 // window vectors and one query / probability vector held in registers
 // (HoldInRegister): 3 x 7 accumulators + 7 + 1 = 29 of AVX-512's 32
 // registers (a kernel of 7 is one pass), 2 x 4 + 4 + 1 = 13 of the 16 of
 // AVX2 / SSE4. Per depth step: kBlockCols window loads (mostly line-split)
-// and kBlockRows aligned loads for kBlockRows x kBlockCols FMAs.
-template <class D>
-constexpr int64_t BlockRows(D d) {
-  return hn::MaxLanes(d) >= 16 ? 3 : 2;
+// and BlockRows() aligned loads for BlockRows() x BlockCols() FMAs.
+constexpr int64_t BlockRows() {
+#if HWY_TARGET <= HWY_AVX3  // 32 vector registers
+  return 3;
+#else
+  return 2;
+#endif
 }
-template <class D>
-constexpr int64_t BlockCols(D d) {
-  return hn::MaxLanes(d) >= 16 ? 7 : 4;
+constexpr int64_t BlockCols() {
+#if HWY_TARGET <= HWY_AVX3
+  return 7;
+#else
+  return 4;
+#endif
 }
 
 // Calls fn(begin, size) for ceil(n / max_size) chunks of [0, n) of sizes
@@ -404,11 +410,11 @@ HWY_INLINE void RowSoftmax(D d, const LaneVector& lv, int64_t k, int64_t n_keys,
 template <int kRank>
 void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, float* scratch) {
   const ScopedFlushDenormals flush;
-  const hn::ScalableTag<float> d;
-  const hn::RebindToSigned<decltype(d)> di;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  constexpr int64_t kRows = BlockRows(hn::ScalableTag<float>());
-  constexpr int64_t kCols = BlockCols(hn::ScalableTag<float>());
+  // Lanes of the full vector: the scratch layout's stride (an 8-lane tail
+  // pass uses the first half of each slot).
+  constexpr int64_t kLanes = static_cast<int64_t>(hn::MaxLanes(hn::ScalableTag<float>()));
+  constexpr int64_t kRows = BlockRows();
+  constexpr int64_t kCols = BlockCols();
   const Axis& lane = a.axes[kRank - 1];
   const int64_t rho = tile.line0 % lane.dilation;
   const int64_t ls = SubLength(lane, rho), k = lane.kernel, dqk = a.dqk, dv = a.dv, lp = a.lp;
@@ -420,12 +426,12 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   for (int i = 0; i + 1 < kRank; ++i) outer_keys *= a.axes[static_cast<size_t>(i)].kernel;
   float* HWY_RESTRICT qt = scratch;
   float* HWY_RESTRICT s = qt + kTileRows * dqk * lp;
-  float* HWY_RESTRICT ot = s + kTileRows * max_keys * N;
+  float* HWY_RESTRICT ot = s + kTileRows * max_keys * kLanes;
   // int64_t tables need 8-byte alignment; a worker's scratch may start at an
   // odd float (LineScratchFloats leaves 16 floats of slack for this).
-  float* HWY_RESTRICT zeros = ot + kTileRows * dv * N;  // P V of rows that skip a line
-  std::fill(zeros, zeros + k * N, 0.0f);
-  float* idx_base = zeros + k * N;
+  float* HWY_RESTRICT zeros = ot + kTileRows * dv * kLanes;  // P V of rows that skip a line
+  std::fill(zeros, zeros + k * kLanes, 0.0f);
+  float* idx_base = zeros + k * kLanes;
   idx_base += (reinterpret_cast<uintptr_t>(idx_base) / sizeof(float)) & 1;
   int64_t* per_row = reinterpret_cast<int64_t*>(idx_base);
   TileKeys keys;
@@ -449,11 +455,17 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
   float* srow[kTileRows];
   float* orow[kTileRows];
   for (int64_t j = 0; j < kTileRows; ++j) {
-    srow[j] = j < tile.rows ? s + j * max_keys * N : nullptr;
-    orow[j] = j < tile.rows ? ot + j * dv * N : nullptr;
+    srow[j] = j < tile.rows ? s + j * max_keys * kLanes : nullptr;
+    orow[j] = j < tile.rows ? ot + j * dv * kLanes : nullptr;
   }
+  // One vector of lanes x0 .. x0 + Lanes(d) - 1 of every row: d is the full
+  // vector, or on AVX-512 an 8-lane half for a lane-axis tail of at most 8
+  // (56 = 16 + 16 + 16 + 8: no FMAs on 8 padding lanes).
   LaneVector lv;
-  for (int64_t x0 = 0; x0 < ls; x0 += N) {
+  const auto vector_pass = [&](auto d, int64_t x0) {
+    using DV = decltype(d);
+    const hn::RebindToSigned<DV> di;
+    const int64_t N = static_cast<int64_t>(hn::Lanes(d));
     SetUpLaneVector(d, lane, ls, x0, lv);
     const auto idx = hn::LoadU(di, lv.offsets);
     VisitLoadMode(lv.mode, [&](auto mode_tag) {
@@ -534,6 +546,15 @@ void ProcessTile(const LineArgs& a, int64_t b, int64_t h, const LineTile& tile, 
         }
       }
     });
+  };
+  for (int64_t x0 = 0; x0 < ls; x0 += kLanes) {
+    if constexpr (kLanes >= 16) {
+      if (ls - x0 <= 8) {
+        vector_pass(hn::CappedTag<float, 8>(), x0);
+        break;
+      }
+    }
+    vector_pass(hn::ScalableTag<float>(), x0);
   }
 }
 
