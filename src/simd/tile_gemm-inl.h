@@ -37,6 +37,7 @@
 #include <cstddef>
 
 #include "hwy/highway.h"
+#include "src/simd/hold_register-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attnkit {
@@ -67,9 +68,13 @@ HWY_INLINE void GemmBlock(D d, const float* HWY_RESTRICT a, size_t lda,
   }
   for (size_t k = 0; k < depth; ++k) {
     V bv[kNv];
-    for (size_t v = 0; v < kNv; ++v) bv[v] = hn::LoadU(d, b + k * ldb + v * N);
+    for (size_t v = 0; v < kNv; ++v) {
+      bv[v] = hn::LoadU(d, b + k * ldb + v * N);
+      HoldInRegister(bv[v]);  // one load per vector, not one per row's FMA
+    }
     for (size_t r = 0; r < kMr; ++r) {
-      const V av = hn::Set(d, a[r * lda + k]);
+      V av = hn::Set(d, a[r * lda + k]);
+      HoldInRegister(av);  // one broadcast per row, not one per FMA
       for (size_t v = 0; v < kNv; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }

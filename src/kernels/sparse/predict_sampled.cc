@@ -44,9 +44,38 @@ namespace sparse {
 namespace {
 
 int64_t RoundUp16(int64_t x) { return (x + 15) / 16 * 16; }
+int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kChunk = 8;    // query blocks per work item
-constexpr int64_t kPanel = 512;  // lattice columns per GEMM call
+constexpr int64_t kColBlock = 64;  // keys per contiguous block of packed K^T
+
+// Keys [c0, c1) of src, transposed into the column-blocked layout at dst:
+// key c, channel d at dst[(c / kColBlock) * D * kColBlock + d * kColBlock +
+// c % kColBlock] (padding keys stay 0).
+void PackColBlocked(const Problem& pb, const RowSource& src, int64_t c0, int64_t c1, float* dst) {
+  const int64_t D = pb.dim;
+  for (int64_t c = c0; c < c1;) {
+    const int64_t end = std::min(c1, (c / kColBlock + 1) * kColBlock);
+    pb.fns.pack_transposed(src, 1, c, end, dst + (c / kColBlock) * D * kColBlock + c % kColBlock,
+                           kColBlock);
+    c = end;
+  }
+}
+
+// out[r][j] = sum_d a[r][d] K^T[d][c0 + j] for r < rows, j < cols (a multiple
+// of 16; a: rows x D, out row stride ldo), K^T column-blocked at kb: one GEMM
+// per block (its D x 64 floats stay in L1 for all rows).
+void GemmColBlocked(const Problem& pb, const float* a, int64_t rows, const float* kb, int64_t c0,
+                    int64_t cols, float* out, int64_t ldo) {
+  const int64_t D = pb.dim;
+  for (int64_t c = c0; c < c0 + cols;) {
+    const int64_t w = std::min(c0 + cols, (c / kColBlock + 1) * kColBlock) - c;
+    pb.fns.gemm(a, static_cast<size_t>(D), kb + (c / kColBlock) * D * kColBlock + c % kColBlock,
+                static_cast<size_t>(kColBlock), static_cast<size_t>(rows), static_cast<size_t>(D),
+                static_cast<size_t>(w), out + (c - c0), static_cast<size_t>(ldo), pb.l1_floats);
+    c += w;
+  }
+}
 
 // Rows [0, n) of `src` starting at row `offset` with step `step` (a strided view).
 RowSource Strided(const RowSource& src, int64_t offset, int64_t step) {
@@ -81,7 +110,12 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
                                                       const SampledMassParams& p) {
   const int64_t bs = p.block_size, S = p.stride, R = bs / S, D = pb.dim;
   const int64_t nqb = CeilDiv(pb.nq, bs), nkb = CeilDiv(pb.nk, bs);
-  const int64_t ldk = nkb * bs, nlat = CeilDiv(pb.nk, S), ldl = RoundUp16(nlat);
+  // K^T and the lattice panels are stored in column blocks of kColBlock keys
+  // (ColBlocked): one block's D x 64 floats are contiguous, so the GEMMs
+  // stream 256-byte rows of B instead of rows a whole context apart (64k keys:
+  // 256 KiB between the depth rows of K^T, a TLB miss per row).
+  const int64_t ldk = RoundUp(nkb * bs, kColBlock), nlat = CeilDiv(pb.nk, S);
+  const int64_t ldl = RoundUp(nlat, kColBlock);
   const WindowBounds w = pb.window;
   std::vector<SampledMassScores> out(static_cast<size_t>(pb.batch * pb.hq));
   std::vector<float> kt(static_cast<size_t>(D * ldk)), kl(static_cast<size_t>(S * D * ldl));
@@ -98,13 +132,13 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
       ParallelFor(pb.threads, kpanels + S * lpanels, [&](int, int64_t item) {
         if (item < kpanels) {
           const int64_t c0 = item * 256, c1 = std::min(pb.nk, c0 + 256);
-          pb.fns.pack_transposed(ks, 1, c0, c1, kt.data() + c0, ldk);
+          PackColBlocked(pb, ks, c0, c1, kt.data());
           return;
         }
         const int64_t t = (item - kpanels) / lpanels, panel = (item - kpanels) % lpanels;
         const RowSource kst = Strided(ks, t, S);
         const int64_t c0 = panel * 256, c1 = std::min(kst.rows, c0 + 256);
-        if (c0 < c1) pb.fns.pack_transposed(kst, 1, c0, c1, kl.data() + t * D * ldl + c0, ldl);
+        if (c0 < c1) PackColBlocked(pb, kst, c0, c1, kl.data() + t * D * ldl);
       });
       for (int64_t hh = 0; hh < pb.group; ++hh) {
         SampledMassScores& sc = out[static_cast<size_t>(b * pb.hq + g * pb.group + hh)];
@@ -147,10 +181,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
           pb.fns.gather_rows(qs, rows.i0, rows.rows, 1, false, pb.scale * kLog2E, x.qa.data(), D);
           for (int32_t f : forced[static_cast<size_t>(iq - q0)]) {
             float* sf = x.sf.data();
-            pb.fns.gemm(x.qa.data(), static_cast<size_t>(D), kt.data() + f * bs,
-                        static_cast<size_t>(ldk), static_cast<size_t>(rows.rows),
-                        static_cast<size_t>(D), static_cast<size_t>(bs), sf,
-                        static_cast<size_t>(bs), pb.l1_floats);
+            GemmColBlocked(pb, x.qa.data(), rows.rows, kt.data(), f * bs, bs, sf, bs);
             for (int64_t r = 0; r < rows.rows; ++r) {  // keys of the block the row cannot see
               const int64_t pos = rows.pmin + r;
               const int64_t from = std::clamp<int64_t>(lo_of(pos) - f * bs, 0, bs);
@@ -179,16 +210,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
           if (cols > 0) {
             pb.fns.gather_rows(Strided(qs, S - 1 - t, S), q0 * R, Rc, 1, false, pb.scale * kLog2E,
                                x.ql.data(), D);
-            // Column panels of kPanel lattice keys with no depth blocking: a panel
-            // of packed K (D x kPanel floats, 256 KiB at D 128) stays in L2 while all
-            // Rc rows use it (64-column panels that fit L1 measured no faster).
-            for (int64_t c0 = 0; c0 < width; c0 += kPanel) {
-              const int64_t pc = std::min(kPanel, width - c0);
-              pb.fns.gemm(x.ql.data(), static_cast<size_t>(D), kl.data() + t * D * ldl + c0,
-                          static_cast<size_t>(ldl), static_cast<size_t>(Rc), static_cast<size_t>(D),
-                          static_cast<size_t>(pc), sl + c0, static_cast<size_t>(ldl),
-                          std::max(pb.l1_floats, static_cast<size_t>(D * kPanel)));
-            }
+            GemmColBlocked(pb, x.ql.data(), Rc, kl.data() + t * D * ldl, 0, width, sl, ldl);
           }
           for (int64_t r = 0; r < Rc; ++r) {
             const int64_t rr = r * S + S - 1 - t;  // row within the chunk
