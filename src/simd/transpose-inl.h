@@ -20,6 +20,7 @@
 #endif
 
 #include <cstddef>
+#include <cstdint>
 
 #include "hwy/highway.h"
 #include "src/simd/convert-inl.h"
