@@ -14,6 +14,7 @@
 #include "attnkit/local.h"
 #include "hwy/targets.h"
 #include "src/harness/cases.h"
+#include "src/kernels/local/neighborhood.h"
 #include "src/kernels/sparse/test_util.h"
 #include "src/reference/local.h"
 
@@ -222,6 +223,53 @@ TEST(NeighborhoodMask, InvariantsOfTheReferenceMask) {
   for (int64_t i = 0; i < 12; ++i) {
     for (int64_t j = 0; j < 12; ++j) EXPECT_EQ(m[static_cast<size_t>(i * 12 + j)], i / 4 == j / 4);
   }
+}
+
+// The packing ring of the per-pair schedule (lines packed in order up to each
+// tile's last key line, kept in slots l % PackSlots): replaying that order,
+// every key line of every row of every tile must still be in its slot when
+// the tile runs, and TileKeySpans must bracket them. The 56 x 56 case checks
+// that the ring is smaller than the full buffer (else the test is vacuous).
+template <int kRank>
+void CheckRing(const NeighborhoodParams& p, bool expect_ring) {
+  local::LineArgs a;
+  a.rank = p.rank;
+  for (int i = 0; i < p.rank; ++i) {
+    const size_t x = static_cast<size_t>(i);
+    a.axes[x] = local::Axis{p.extent[x], p.kernel_size[x], p.dilation[x], p.stride[x], p.causal[x]};
+  }
+  const std::vector<local::LineTile> tiles = local::MakeTiles(a);
+  const std::vector<local::KeySpan> spans = local::TileKeySpans(a, tiles);
+  const int64_t lines = local::NumLines(a), slots = local::PackSlots(spans, lines);
+  ASSERT_EQ(spans.size(), tiles.size());
+  ASSERT_GE(slots, 1);
+  ASSERT_LE(slots, lines);
+  if (expect_ring) {
+    EXPECT_LT(slots, lines);
+  }
+  std::vector<int64_t> keys(7 * 7 * 13 * 13);
+  int64_t packed = 0;
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    packed = std::max(packed, spans[t].last + 1);
+    for (int64_t j = 0; j < tiles[t].rows; ++j) {
+      const int64_t n = local::KeyLinesOf<kRank>(a, tiles[t].line0 + j * tiles[t].step, keys.data());
+      for (int64_t o = 0; o < n; ++o) {
+        const int64_t line = keys[static_cast<size_t>(o)];
+        ASSERT_GE(line, spans[t].first) << "tile " << t;
+        ASSERT_LE(line, spans[t].last) << "tile " << t;
+        ASSERT_GE(line, packed - slots) << "tile " << t << ": line " << line << " overwritten";
+      }
+    }
+  }
+}
+
+TEST(Neighborhood, PackingRingHoldsEveryLineATileReads) {
+  CheckRing<2>(Make("", 2, {56, 56, 1}, {7, 7, 1}).p, true);
+  CheckRing<2>(Make("", 2, {23, 30, 1}, {5, 7, 1}, {3, 2, 1}, {1, 1, 1}, {true, false, false}).p, false);
+  CheckRing<2>(Make("", 2, {12, 21, 1}, {4, 5, 1}, {1, 2, 1}, {2, 3, 1}).p, false);
+  CheckRing<3>(Make("", 3, {8, 13, 19}, {7, 7, 7}, {1, 1, 1}, {1, 1, 1}, {true, false, true}).p, false);
+  CheckRing<3>(Make("", 3, {9, 11, 15}, {3, 3, 4}, {3, 2, 3}, {1, 1, 1}, {false, true, false}).p, false);
+  CheckRing<1>(Make("", 1, {40, 1, 1}, {7, 1, 1}, {3, 1, 1}).p, false);
 }
 
 TEST(Neighborhood, BitwiseIndependentOfThreadCount) {
