@@ -11,7 +11,7 @@ namespace attnkit::decode {
 
 std::vector<Piece> StreamKPartition(const std::vector<Problem>& problems,
                                     const std::vector<double>& block_cost, int workers,
-                                    std::vector<int32_t>& worker_begin) {
+                                    std::vector<int32_t>& worker_begin, double snap) {
   // Prefix sums of the cost along the line (blocks are numbered along it).
   const int64_t num_blocks = static_cast<int64_t>(block_cost.size());
   std::vector<double> prefix(static_cast<size_t>(num_blocks) + 1, 0.0);
@@ -22,12 +22,27 @@ std::vector<Piece> StreamKPartition(const std::vector<Problem>& problems,
   std::vector<int64_t> cut(static_cast<size_t>(workers) + 1, num_blocks);
   cut[0] = 0;
   int64_t b = 0;
+  size_t next = 0;  // first problem whose block_begin is above the previous target
+  const double tolerance = snap * total / workers;
   for (int w = 1; w < workers; ++w) {
     const double target = total * w / workers;
     while (b < num_blocks && prefix[b + 1] <= target) ++b;
     // b is the last boundary at or below the target; b + 1 may be nearer.
     int64_t c = b;
     if (b < num_blocks && prefix[b + 1] - target < target - prefix[b]) c = b + 1;
+    if (tolerance > 0) {  // the problem boundaries around the target
+      while (next < problems.size() && prefix[problems[next].block_begin] <= target) ++next;
+      double best = tolerance;
+      for (size_t i : {next > 0 ? next - 1 : next, next}) {
+        if (i >= problems.size()) continue;
+        const int64_t edge = problems[i].block_begin;
+        const double off = std::abs(prefix[edge] - target);
+        if (off <= best && edge > 0 && edge < num_blocks) {
+          best = off;
+          c = edge;
+        }
+      }
+    }
     cut[w] = std::max(c, cut[w - 1]);
   }
   // Pieces: worker ranges intersected with problem ranges, in line order.

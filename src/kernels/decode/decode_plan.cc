@@ -233,7 +233,7 @@ void Partition(PlanState& p) {
         cost[b] = w * static_cast<double>(p.blocks[b].u_end - p.blocks[b].u_begin);
       }
     }
-    p.pieces = StreamKPartition(p.problems, cost, p.num_workers, p.worker_begin);
+    p.pieces = StreamKPartition(p.problems, cost, p.num_workers, p.worker_begin, kStreamKSnap);
     piece_worker.assign(p.pieces.size(), 0);
     for (int w = 0; w < p.num_workers; ++w) {
       for (int32_t i = p.worker_begin[w]; i < p.worker_begin[w + 1]; ++i) piece_worker[i] = w;

@@ -81,12 +81,17 @@ struct PlanState {
 
 // Cuts the blocks of all problems, laid out in one line problem after
 // problem, into `workers` contiguous ranges of (nearly) equal cost; blocks
-// are atoms. Returns the pieces in line order (partial_row unset) and fills
+// are atoms. A cut moves to the nearest problem boundary when that is within
+// snap x (total cost / workers) of its target (0: never), so with many short
+// problems no problem is split (no partial states to merge) at a small cost
+// in balance. Returns the pieces in line order (partial_row unset) and fills
 // worker_begin (workers + 1 entries). Problems with no blocks get an empty
 // piece in the range where they sit.
 std::vector<Piece> StreamKPartition(const std::vector<Problem>& problems,
                                     const std::vector<double>& block_cost, int workers,
-                                    std::vector<int32_t>& worker_begin);
+                                    std::vector<int32_t>& worker_begin, double snap = 0.0);
+// The planner's snap: an eighth of a worker's share.
+inline constexpr double kStreamKSnap = 0.125;
 // Cuts every problem into min(splits, blocks) chunks of equal block count.
 std::vector<Piece> SplitKVPartition(const std::vector<Problem>& problems, int64_t splits);
 

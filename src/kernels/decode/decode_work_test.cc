@@ -102,6 +102,45 @@ TEST(StreamKTest, EveryBlockIsCoveredOnceAndWorkersAreBalanced) {
   }
 }
 
+// With a snap tolerance, cuts move to problem boundaries within snap x a
+// worker's share: many short problems are never split (no partial states),
+// the balance stays within two tolerances (+1 block), coverage stays exact;
+// long problems, with no boundary near the targets, are cut as without snap.
+TEST(StreamKTest, SnapKeepsShortProblemsWholeAndLongOnesEven) {
+  std::vector<int32_t> blocks;
+  for (int i = 0; i < 48; ++i) blocks.push_back(2 + (i * 7) % 9);  // 2..10 blocks each
+  blocks.insert(blocks.begin() + 5, 0);                          // an empty problem
+  std::vector<Problem> problems = LineOf(blocks);
+  int32_t total = std::accumulate(blocks.begin(), blocks.end(), 0);
+  std::vector<double> cost(static_cast<size_t>(total), 1.0);
+  const int workers = 8;
+  std::vector<int32_t> begin;
+  std::vector<Piece> pieces = StreamKPartition(problems, cost, workers, begin, kStreamKSnap);
+  std::vector<int> seen(static_cast<size_t>(total), 0), parts(problems.size(), 0);
+  for (const Piece& p : pieces) {
+    ++parts[p.problem];
+    for (int32_t b = p.block_begin; b < p.block_end; ++b) ++seen[b];
+  }
+  for (int32_t b = 0; b < total; ++b) EXPECT_EQ(seen[b], 1) << "block " << b;
+  for (size_t i = 0; i < problems.size(); ++i) EXPECT_EQ(parts[i], 1) << "problem " << i << " split";
+  const double share = static_cast<double>(total) / workers, tol = kStreamKSnap * share;
+  for (int w = 0; w < workers; ++w) {
+    int n = 0;
+    for (int32_t i = begin[w]; i < begin[w + 1]; ++i) n += pieces[i].block_end - pieces[i].block_begin;
+    EXPECT_LE(std::abs(n - share), 2 * tol + 1.0) << "worker " << w;
+  }
+  blocks = {100, 3};
+  problems = LineOf(blocks);
+  total = 103;
+  cost.assign(static_cast<size_t>(total), 1.0);
+  pieces = StreamKPartition(problems, cost, 7, begin, kStreamKSnap);
+  for (int w = 0; w < 7; ++w) {
+    int n = 0;
+    for (int32_t i = begin[w]; i < begin[w + 1]; ++i) n += pieces[i].block_end - pieces[i].block_begin;
+    EXPECT_LE(std::abs(n - total / 7.0), 1.0) << "long problem, worker " << w;
+  }
+}
+
 TEST(SplitKVTest, EveryBlockIsCoveredOnce) {
   const std::vector<int32_t> blocks = {9, 0, 2, 31};
   const std::vector<Problem> problems = LineOf(blocks);
