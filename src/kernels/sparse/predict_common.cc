@@ -214,4 +214,28 @@ std::vector<int32_t> BlockRow::Take() {
   return out;
 }
 
+void PackColBlocked(const Problem& pb, const RowSource& src, int64_t group, int64_t c0, int64_t c1,
+                    float* dst) {
+  const int64_t depth = group * pb.dim;
+  for (int64_t c = c0; c < c1;) {
+    const int64_t end = std::min(c1, (c / kColBlock + 1) * kColBlock);
+    pb.fns.pack_transposed(src, group, c, end,
+                           dst + (c / kColBlock) * depth * kColBlock + c % kColBlock, kColBlock);
+    c = end;
+  }
+}
+
+void GemmColBlocked(const Problem& pb, const float* a, int64_t rows, int64_t depth,
+                    const float* kb, int64_t c0, int64_t cols, float* out, int64_t ldo) {
+  for (int64_t c = c0; c < c0 + cols;) {
+    const int64_t w = std::min(c0 + cols, (c / kColBlock + 1) * kColBlock) - c;
+    pb.fns.gemm(a, static_cast<size_t>(depth),
+                kb + (c / kColBlock) * depth * kColBlock + c % kColBlock,
+                static_cast<size_t>(kColBlock), static_cast<size_t>(rows),
+                static_cast<size_t>(depth), static_cast<size_t>(w), out + (c - c0),
+                static_cast<size_t>(ldo), pb.l1_floats);
+    c += w;
+  }
+}
+
 }  // namespace attnkit::sparse

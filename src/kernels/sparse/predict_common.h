@@ -116,6 +116,23 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb, const S
 std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParams& p,
                                        const SampledMassScores& sc, int64_t iq);
 
+// Packed K^T for the predictors' GEMMs in column blocks of kColBlock keys:
+// reshaped key c (group rows of src), element e (< group x dim) at
+// dst[(c / kColBlock) * depth * kColBlock + e * kColBlock + c % kColBlock],
+// depth = group x dim. One block's depth x 64 floats are contiguous, so a GEMM
+// streams 256-byte rows of B instead of rows a whole context apart (64k keys:
+// 256 KiB between depth rows, a TLB miss per row). Layout size: depth x
+// RoundUp(keys, kColBlock) floats; padding keys stay as allocated (0).
+inline constexpr int64_t kColBlock = 64;
+// Keys [c0, c1) of src into the layout at dst.
+void PackColBlocked(const Problem& pb, const RowSource& src, int64_t group, int64_t c0, int64_t c1,
+                    float* dst);
+// out[r][j] = sum_e a[r][e] K^T[e][c0 + j] for r < rows, j < cols (a multiple
+// of 16; a: rows x depth, row stride depth; out row stride ldo), K^T in the
+// layout at kb: one GEMM per column block.
+void GemmColBlocked(const Problem& pb, const float* a, int64_t rows, int64_t depth,
+                    const float* kb, int64_t c0, int64_t cols, float* out, int64_t ldo);
+
 }  // namespace attnkit::sparse
 
 #endif  // ATTNKIT_KERNELS_SPARSE_PREDICT_COMMON_H_

@@ -47,35 +47,6 @@ int64_t RoundUp16(int64_t x) { return (x + 15) / 16 * 16; }
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kChunk = 8;    // query blocks per work item
-constexpr int64_t kColBlock = 64;  // keys per contiguous block of packed K^T
-
-// Keys [c0, c1) of src, transposed into the column-blocked layout at dst:
-// key c, channel d at dst[(c / kColBlock) * D * kColBlock + d * kColBlock +
-// c % kColBlock] (padding keys stay 0).
-void PackColBlocked(const Problem& pb, const RowSource& src, int64_t c0, int64_t c1, float* dst) {
-  const int64_t D = pb.dim;
-  for (int64_t c = c0; c < c1;) {
-    const int64_t end = std::min(c1, (c / kColBlock + 1) * kColBlock);
-    pb.fns.pack_transposed(src, 1, c, end, dst + (c / kColBlock) * D * kColBlock + c % kColBlock,
-                           kColBlock);
-    c = end;
-  }
-}
-
-// out[r][j] = sum_d a[r][d] K^T[d][c0 + j] for r < rows, j < cols (a multiple
-// of 16; a: rows x D, out row stride ldo), K^T column-blocked at kb: one GEMM
-// per block (its D x 64 floats stay in L1 for all rows).
-void GemmColBlocked(const Problem& pb, const float* a, int64_t rows, const float* kb, int64_t c0,
-                    int64_t cols, float* out, int64_t ldo) {
-  const int64_t D = pb.dim;
-  for (int64_t c = c0; c < c0 + cols;) {
-    const int64_t w = std::min(c0 + cols, (c / kColBlock + 1) * kColBlock) - c;
-    pb.fns.gemm(a, static_cast<size_t>(D), kb + (c / kColBlock) * D * kColBlock + c % kColBlock,
-                static_cast<size_t>(kColBlock), static_cast<size_t>(rows), static_cast<size_t>(D),
-                static_cast<size_t>(w), out + (c - c0), static_cast<size_t>(ldo), pb.l1_floats);
-    c += w;
-  }
-}
 
 // Rows [0, n) of `src` starting at row `offset` with step `step` (a strided view).
 RowSource Strided(const RowSource& src, int64_t offset, int64_t step) {
@@ -132,13 +103,13 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
       ParallelFor(pb.threads, kpanels + S * lpanels, [&](int, int64_t item) {
         if (item < kpanels) {
           const int64_t c0 = item * 256, c1 = std::min(pb.nk, c0 + 256);
-          PackColBlocked(pb, ks, c0, c1, kt.data());
+          PackColBlocked(pb, ks, 1, c0, c1, kt.data());
           return;
         }
         const int64_t t = (item - kpanels) / lpanels, panel = (item - kpanels) % lpanels;
         const RowSource kst = Strided(ks, t, S);
         const int64_t c0 = panel * 256, c1 = std::min(kst.rows, c0 + 256);
-        if (c0 < c1) PackColBlocked(pb, kst, c0, c1, kl.data() + t * D * ldl);
+        if (c0 < c1) PackColBlocked(pb, kst, 1, c0, c1, kl.data() + t * D * ldl);
       });
       for (int64_t hh = 0; hh < pb.group; ++hh) {
         SampledMassScores& sc = out[static_cast<size_t>(b * pb.hq + g * pb.group + hh)];
@@ -181,7 +152,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
           pb.fns.gather_rows(qs, rows.i0, rows.rows, 1, false, pb.scale * kLog2E, x.qa.data(), D);
           for (int32_t f : forced[static_cast<size_t>(iq - q0)]) {
             float* sf = x.sf.data();
-            GemmColBlocked(pb, x.qa.data(), rows.rows, kt.data(), f * bs, bs, sf, bs);
+            GemmColBlocked(pb, x.qa.data(), rows.rows, D, kt.data(), f * bs, bs, sf, bs);
             for (int64_t r = 0; r < rows.rows; ++r) {  // keys of the block the row cannot see
               const int64_t pos = rows.pmin + r;
               const int64_t from = std::clamp<int64_t>(lo_of(pos) - f * bs, 0, bs);
@@ -210,7 +181,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
           if (cols > 0) {
             pb.fns.gather_rows(Strided(qs, S - 1 - t, S), q0 * R, Rc, 1, false, pb.scale * kLog2E,
                                x.ql.data(), D);
-            GemmColBlocked(pb, x.ql.data(), Rc, kl.data() + t * D * ldl, 0, width, sl, ldl);
+            GemmColBlocked(pb, x.ql.data(), Rc, D, kl.data() + t * D * ldl, 0, width, sl, ldl);
           }
           for (int64_t r = 0; r < Rc; ++r) {
             const int64_t rr = r * S + S - 1 - t;  // row within the chunk

@@ -67,7 +67,8 @@ std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_
                                                        int64_t stride) {
   const int64_t S = stride, R = block / stride, D = pb.dim;
   const int64_t nqb = CeilDiv(pb.nq, block), nkb = CeilDiv(pb.nk, block);
-  const int64_t nrk = CeilDiv(pb.nk, S), ld = RoundUp16(nrk);
+  // K~^T column-blocked (PackColBlocked); the score rows keep ld columns.
+  const int64_t nrk = CeilDiv(pb.nk, S), ld = (nrk + kColBlock - 1) / kColBlock * kColBlock;
   const int64_t right = pb.window.right;  // causal: 0; the left bound is left to the kernel
   std::vector<std::vector<double>> scores(static_cast<size_t>(pb.batch * pb.hq));
   std::vector<float> kt(static_cast<size_t>(S * D * ld));
@@ -81,7 +82,7 @@ std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_
       // padding columns [nrk, ld) stay 0 from the allocation).
       ParallelFor(pb.threads, CeilDiv(nrk, 256), [&](int, int64_t panel) {
         const int64_t c0 = panel * 256, c1 = std::min(nrk, c0 + 256);
-        pb.fns.pack_transposed(ks, S, c0, c1, kt.data() + c0, ld);
+        PackColBlocked(pb, ks, S, c0, c1, kt.data());
       });
       for (int64_t hh = 0; hh < pb.group; ++hh) {
         scores[static_cast<size_t>(b * pb.hq + g * pb.group + hh)].assign(
@@ -109,9 +110,8 @@ std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_
         }
         const size_t width = static_cast<size_t>(RoundUp16(max_limit));
         if (valid_rows == 0 || width == 0) return;
-        pb.fns.gemm(qr.data(), static_cast<size_t>(S * D), kt.data(), static_cast<size_t>(ld),
-                    static_cast<size_t>(valid_rows), static_cast<size_t>(S * D), width, s.data(),
-                    static_cast<size_t>(ld), pb.l1_floats);
+        GemmColBlocked(pb, qr.data(), valid_rows, S * D, kt.data(), 0, static_cast<int64_t>(width),
+                       s.data(), ld);
         pb.fns.softmax_rows(s.data(), static_cast<size_t>(valid_rows), static_cast<size_t>(ld),
                             width, limit);
         double* out = scores[static_cast<size_t>(b * pb.hq + h)].data() + iq * nkb;
