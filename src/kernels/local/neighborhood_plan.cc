@@ -192,10 +192,12 @@ void NeighborhoodAttention(const NeighborhoodParams& params, const AttentionSpec
   const int64_t lines = local::NumLines(a), batch = t.q.shape[0], hkv = spec.num_kv_heads;
   const int64_t group = spec.num_q_heads / hkv, threads = ctx.num_threads();
   const std::vector<local::LineTile> tiles = local::MakeTiles(a);
-  const std::vector<local::KeySpan> spans = local::TileKeySpans(a, tiles);
   const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   const int64_t scratch_floats = local::LineScratchFloats(a);
   const bool per_pair = batch * hkv >= 2 * threads;
+  // Key spans only order the per-pair packing; the two-loop path packs all lines.
+  const std::vector<local::KeySpan> spans =
+      per_pair ? local::TileKeySpans(a, tiles) : std::vector<local::KeySpan>{};
   a.slots = per_pair ? local::PackSlots(spans, lines) : lines;
   const int64_t kt_floats = a.slots * a.dqk * a.lp, vt_floats = a.slots * a.dv * a.lp;
   const int64_t buffers = per_pair ? threads : batch * hkv;  // K^T / V^T buffers

@@ -124,6 +124,8 @@ std::vector<int32_t> SelectSampledMass(const Problem& pb, const SampledMassParam
 // 256 KiB between depth rows, a TLB miss per row). Layout size: depth x
 // RoundUp(keys, kColBlock) floats; padding keys stay as allocated (0).
 inline constexpr int64_t kColBlock = 64;
+// Columns of the layout for `keys` keys (whole blocks): its row stride.
+inline int64_t ColBlockedWidth(int64_t keys) { return CeilDiv(keys, kColBlock) * kColBlock; }
 // Keys [c0, c1) of src into the layout at dst.
 void PackColBlocked(const Problem& pb, const RowSource& src, int64_t group, int64_t c0, int64_t c1,
                     float* dst);

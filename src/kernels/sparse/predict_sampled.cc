@@ -44,7 +44,6 @@ namespace sparse {
 namespace {
 
 int64_t RoundUp16(int64_t x) { return (x + 15) / 16 * 16; }
-int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kChunk = 8;    // query blocks per work item
 
@@ -81,12 +80,9 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
                                                       const SampledMassParams& p) {
   const int64_t bs = p.block_size, S = p.stride, R = bs / S, D = pb.dim;
   const int64_t nqb = CeilDiv(pb.nq, bs), nkb = CeilDiv(pb.nk, bs);
-  // K^T and the lattice panels are stored in column blocks of kColBlock keys
-  // (ColBlocked): one block's D x 64 floats are contiguous, so the GEMMs
-  // stream 256-byte rows of B instead of rows a whole context apart (64k keys:
-  // 256 KiB between the depth rows of K^T, a TLB miss per row).
-  const int64_t ldk = RoundUp(nkb * bs, kColBlock), nlat = CeilDiv(pb.nk, S);
-  const int64_t ldl = RoundUp(nlat, kColBlock);
+  // K^T and the lattice panels column-blocked (PackColBlocked, predict_common.h).
+  const int64_t ldk = ColBlockedWidth(nkb * bs), nlat = CeilDiv(pb.nk, S);
+  const int64_t ldl = ColBlockedWidth(nlat);
   const WindowBounds w = pb.window;
   std::vector<SampledMassScores> out(static_cast<size_t>(pb.batch * pb.hq));
   std::vector<float> kt(static_cast<size_t>(D * ldk)), kl(static_cast<size_t>(S * D * ldl));

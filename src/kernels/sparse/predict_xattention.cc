@@ -68,7 +68,7 @@ std::vector<std::vector<double>> XAttentionBlockScores(const Problem& pb, int64_
   const int64_t S = stride, R = block / stride, D = pb.dim;
   const int64_t nqb = CeilDiv(pb.nq, block), nkb = CeilDiv(pb.nk, block);
   // K~^T column-blocked (PackColBlocked); the score rows keep ld columns.
-  const int64_t nrk = CeilDiv(pb.nk, S), ld = (nrk + kColBlock - 1) / kColBlock * kColBlock;
+  const int64_t nrk = CeilDiv(pb.nk, S), ld = ColBlockedWidth(nrk);
   const int64_t right = pb.window.right;  // causal: 0; the left bound is left to the kernel
   std::vector<std::vector<double>> scores(static_cast<size_t>(pb.batch * pb.hq));
   std::vector<float> kt(static_cast<size_t>(S * D * ld));
