@@ -106,12 +106,21 @@ std::vector<Predictor> Predictors(int64_t batch, int64_t n) {
   p.push_back({"sampled", false, [](const auto& s, const auto& t, const auto& ctx) {
                  return PredictSampledMass(s, t.q, t.k, SampledMassParams{}, ctx);
                }});
-  for (const double cap : {0.6, 0.5, 0.25, 0.1}) {  // 64-blocks, the cumulative step capped (flat heads)
-    p.push_back({"sampled-b64-cap" + std::to_string(static_cast<int>(100 * cap)), false,
-                 [cap](const auto& s, const auto& t, const auto& ctx) {
+  // 64-blocks, the cumulative step capped (flat heads); "-rR": entry_ratio R
+  // instead of 64 (a 64-block has 256 samples, not 1024: a flat head's heaviest
+  // is ~10-15x uniform, not 50-100x, so weaker single keys - lines - can enter).
+  struct Variant {
+    double cap, ratio;
+  };
+  for (const Variant v : {Variant{0.6, 64}, Variant{0.5, 64}, Variant{0.25, 64}, Variant{0.1, 64},
+                          Variant{0.2, 12}, Variant{0.25, 16}}) {
+    const std::string r = v.ratio == 64 ? "" : "-r" + std::to_string(static_cast<int>(v.ratio));
+    p.push_back({"sampled-b64" + r + "-cap" + std::to_string(static_cast<int>(100 * v.cap)), false,
+                 [v](const auto& s, const auto& t, const auto& ctx) {
                    SampledMassParams sp;
                    sp.block_size = 64;
-                   sp.max_fraction = cap;
+                   sp.max_fraction = v.cap;
+                   sp.entry_ratio = v.ratio;
                    return PredictSampledMass(s, t.q, t.k, sp, ctx);
                  }});
   }

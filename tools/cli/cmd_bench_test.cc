@@ -172,8 +172,11 @@ TEST(BenchCommand, SparseModeSuitesOracleAndPredictorFilter) {
     EXPECT_EQ(out.find("xattention"), std::string::npos) << out;
     EXPECT_NE(out.find("By head kind"), std::string::npos) << out;
     EXPECT_NE(out.find("noise recall"), std::string::npos) << out;
-    // The oracle at density 1 keeps every block: exact output.
-    EXPECT_TRUE(std::regex_search(out, std::regex("oracle-100% +1\\.000 +1\\.0000 +0 +1\\.00000 ")))
+    // The oracle at density 1 keeps every block: the dense output up to f32
+    // rounding (bitwise on AVX3; the AVX2 sparse and dense tiles sum in another
+    // order, rel-L2 ~1e-7).
+    EXPECT_TRUE(std::regex_search(
+        out, std::regex("oracle-100% +1\\.000 +1\\.0000 +(0|[0-9.]+e-(0[7-9]|[1-9][0-9])) +1\\.00000 ")))
         << out;
   }
   EXPECT_THROW(Bench("bench --sparse --shapes " + path + " --suite easy --reps 1"), Error);

@@ -87,7 +87,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
   std::vector<SampledMassScores> out(static_cast<size_t>(pb.batch * pb.hq));
   std::vector<float> kt(static_cast<size_t>(D * ldk)), kl(static_cast<size_t>(S * D * ldl));
   struct Scratch {
-    std::vector<float> qa, sf, ql, sl, ef;
+    std::vector<float> qa, sf, ql, sl, ef, cols;
   };
   std::vector<Scratch> scratch(static_cast<size_t>(pb.threads));
   for (int64_t b = 0; b < pb.batch; ++b) {
@@ -170,6 +170,14 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
         std::vector<double> forced_share(static_cast<size_t>(nb), 0.0);
         std::vector<int64_t> counted(static_cast<size_t>(nb), 0), c0s(static_cast<size_t>(Rc)),
             c1s(static_cast<size_t>(Rc));
+        // Row weights, and per query block its lattice-column sums / maxima over
+        // [cbeg, cend) (nb x ldl each).
+        x.cols.assign(static_cast<size_t>(2 * Rc + 2 * nb * ldl), 0.0f);
+        float* ws = x.cols.data();
+        float* wm = ws + Rc;
+        float* colsum = wm + Rc;
+        float* colmax = colsum + nb * ldl;
+        std::vector<int64_t> cbeg(static_cast<size_t>(nb), ldl), cend(static_cast<size_t>(nb), 0);
         for (int64_t t = 0; t < S; ++t) {
           const int64_t cols = std::clamp<int64_t>(key_end > t ? CeilDiv(key_end - t, S) : 0, 0, nlat);
           const int64_t width = RoundUp16(cols);
@@ -203,7 +211,10 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
             pb.fns.online_stats(sl, static_cast<size_t>(Rc), static_cast<size_t>(ldl),
                                 static_cast<size_t>(width), ml, ll, alpha);
           }
+          // Per row: its weights ws = S / Z_i (block share) and wm = 1 / (Z_i T_i)
+          // (entry), 0 for rows that sample nothing (their probabilities are 0).
           for (int64_t r = 0; r < Rc; ++r) {
+            ws[r] = wm[r] = 0.0f;
             const int64_t rr = r * S + S - 1 - t, blk = rr / bs;
             if (q0 + blk >= q1 || rr % bs >= RowsOf(pb.nq, pb.nk, bs, q0 + blk).rows) continue;
             // Z_i / 2^ml (or / 2^mf when the row samples no key).
@@ -215,24 +226,53 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
             ++counted[static_cast<size_t>(blk)];
             forced_share[static_cast<size_t>(blk)] += exact / z;
             if (!has_lattice) continue;
-            const float* v = sl + r * ldl;
-            double* share = sc.share.data() + (q0 + blk) * nkb;
-            double* entry = sc.entry.data() + (q0 + blk) * nkb;
-            const float inv = static_cast<float>(1.0 / z);
             // The row's entry threshold min(entry_threshold, entry_ratio / keys it sees).
             const int64_t pos = RowsOf(pb.nq, pb.nk, bs, q0 + blk).pmin + rr % bs;
             const int64_t seen = hi_of(pos) - std::max<int64_t>(0, lo_of(pos));
             const double thr = std::min(p.entry_threshold, p.entry_ratio / static_cast<double>(std::max<int64_t>(1, seen)));
-            for (int64_t jk = c0s[r] / R; jk * R < c1s[r]; ++jk) {
-              const int64_t a = std::max(c0s[r], jk * R), e = std::min(c1s[r], (jk + 1) * R);
-              float sum = 0, mx = 0;
-              for (int64_t c = a; c < e; ++c) {
-                sum += v[c];
-                mx = std::max(mx, v[c]);
-              }
-              share[jk] += static_cast<double>(S) * sum * inv;
-              entry[jk] = std::max(entry[jk], static_cast<double>(mx * inv) / thr);
+            ws[r] = static_cast<float>(static_cast<double>(S) / z);
+            wm[r] = static_cast<float>(1.0 / (z * thr));
+          }
+          // The rows of one query block are consecutive: accumulate them into its
+          // lattice-column sums and maxima (columns outside [c0s, c1s) hold 0).
+          for (int64_t r0 = 0; r0 < Rc && width > 0;) {
+            const int64_t blk = (r0 * S + S - 1 - t) / bs;
+            int64_t r1 = r0, c0 = width, c1 = 0;
+            for (; r1 < Rc && (r1 * S + S - 1 - t) / bs == blk; ++r1) {
+              if (ws[r1] == 0.0f && wm[r1] == 0.0f) continue;
+              c0 = std::min(c0, c0s[r1]);
+              c1 = std::max(c1, c1s[r1]);
             }
+            if (c0 < c1) {
+              c0 = c0 / 16 * 16;
+              c1 = std::min(width, RoundUp16(c1));
+              pb.fns.weighted_column_stats(sl + r0 * ldl, static_cast<size_t>(r1 - r0), static_cast<size_t>(ldl),
+                                           static_cast<size_t>(c0), static_cast<size_t>(c1), ws + r0, wm + r0,
+                                           colsum + blk * ldl, colmax + blk * ldl);
+              cbeg[static_cast<size_t>(blk)] = std::min(cbeg[static_cast<size_t>(blk)], c0);
+              cend[static_cast<size_t>(blk)] = std::max(cend[static_cast<size_t>(blk)], c1);
+            }
+            r0 = r1;
+          }
+        }
+        // Per key block J: R[J] = sum of its lattice columns' shares over the rows,
+        // X[J] = their largest entry.
+        for (int64_t blk = 0; blk < nb; ++blk) {
+          double* share = sc.share.data() + (q0 + blk) * nkb;
+          double* entry = sc.entry.data() + (q0 + blk) * nkb;
+          const float* cs = colsum + blk * ldl;
+          const float* cm = colmax + blk * ldl;
+          for (int64_t jk = cbeg[static_cast<size_t>(blk)] / R; jk < nkb && jk * R < cend[static_cast<size_t>(blk)]; ++jk) {
+            const int64_t a = std::max(cbeg[static_cast<size_t>(blk)], jk * R);
+            const int64_t e = std::min(cend[static_cast<size_t>(blk)], (jk + 1) * R);
+            double sum = 0;
+            float mx = 0;
+            for (int64_t c = a; c < e; ++c) {
+              sum += cs[c];
+              mx = std::max(mx, cm[c]);
+            }
+            share[jk] += sum;
+            entry[jk] = std::max(entry[jk], static_cast<double>(mx));
           }
         }
         for (int64_t blk = 0; blk < nb; ++blk) {

@@ -110,6 +110,22 @@ void NormaliseRows(float* s, size_t rows, size_t ld, size_t width, const float* 
   }
 }
 
+void WeightedColumnStats(const float* s, size_t rows, size_t ld, size_t c0, size_t c1,
+                         const float* ws, const float* wm, float* sum, float* max) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  for (size_t c = c0; c < c1; c += N) {
+    auto acc_sum = hn::LoadU(d, sum + c), acc_max = hn::LoadU(d, max + c);
+    for (size_t r = 0; r < rows; ++r) {
+      const auto x = hn::LoadU(d, s + r * ld + c);
+      acc_sum = hn::MulAdd(hn::Set(d, ws[r]), x, acc_sum);
+      acc_max = hn::Max(acc_max, hn::Mul(hn::Set(d, wm[r]), x));
+    }
+    hn::StoreU(acc_sum, d, sum + c);
+    hn::StoreU(acc_max, d, max + c);
+  }
+}
+
 const char* ScoresTargetName() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace HWY_NAMESPACE
@@ -127,6 +143,7 @@ HWY_EXPORT(Gemm);
 HWY_EXPORT(SoftmaxRows);
 HWY_EXPORT(OnlineStats);
 HWY_EXPORT(NormaliseRows);
+HWY_EXPORT(WeightedColumnStats);
 
 RowSource RowSource::Of(const TensorView& t, int64_t b, int64_t head) {
   RowSource s;
@@ -148,6 +165,7 @@ ScoreFns GetScoreFns() {
   f.softmax_rows = HWY_DISPATCH_TABLE(SoftmaxRows)[index];
   f.online_stats = HWY_DISPATCH_TABLE(OnlineStats)[index];
   f.normalise_rows = HWY_DISPATCH_TABLE(NormaliseRows)[index];
+  f.weighted_column_stats = HWY_DISPATCH_TABLE(WeightedColumnStats)[index];
   return f;
 }
 

@@ -52,6 +52,12 @@ struct ScoreFns {
   // s[r][c] = 2^(s[r][c] - m[r]) / l[r] (0 where s = -inf or l[r] = 0).
   void (*normalise_rows)(float* s, size_t rows, size_t ld, size_t width, const float* m,
                          const float* l) = nullptr;
+  // Per column c in [c0, c1) (multiples of 16): sum[c] += sum_r ws[r] s[r][c]
+  // and max[c] = max(max[c], max_r wm[r] s[r][c]) over rows r < rows (the
+  // sampled predictor's per-column block shares and entry maxima).
+  void (*weighted_column_stats)(const float* s, size_t rows, size_t ld, size_t c0, size_t c1,
+                                const float* ws, const float* wm, float* sum,
+                                float* max) = nullptr;
 };
 ScoreFns GetScoreFns();
 
