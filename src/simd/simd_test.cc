@@ -131,7 +131,7 @@ void TestTileGemm() {
         std::vector<float> c0(rows * cols, 1e30f);  // = A B: must overwrite
         for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.3f * i);
         for (size_t i = 0; i < b.size(); ++i) b[i] = std::cos(0.7f * i);
-        // An L1 budget of 24 rows of B forces several depth blocks (with a tail).
+        // An L1 budget of 24 rows of B forces several depth blocks (depth 64: 22 + 22 + 20).
         const size_t l1_floats = 24 * cols;
         TileGemm<true>(a.data(), depth, b.data(), cols, rows, depth, cols, c.data(), cols, l1_floats);
         TileGemm<false>(a.data(), depth, b.data(), cols, rows, depth, cols, c0.data(), cols, l1_floats);

@@ -19,9 +19,10 @@
 // or 4 x 3 blocks, so narrow tiles keep >= 8 independent accumulator chains.
 //
 // Depth blocking: every 4-row block sweeps all columns of B, so the depth loop
-// runs in blocks of kc = l1_floats / cols rows of B, keeping the kc x cols
-// block of B in L1 while all row blocks reuse it (the planner passes 3/4 of
-// L1; e.g. 48 KiB L1, cols 64 -> kc 144). Each extra depth block reloads and
+// runs in blocks of at most l1_floats / cols rows of B, keeping the block of B
+// in L1 while all row blocks reuse it (the planner passes 3/4 of L1; e.g.
+// 48 KiB L1, cols 64 -> 144), split evenly (32 KiB L1, P V with Dv 256 and
+// 32 keys: 16 + 16 rows, not 24 + 8). Each extra depth block reloads and
 // stores the C block once.
 //
 // `cols` must be a multiple of Lanes (callers pad to 16 floats); `rows` and
@@ -146,7 +147,11 @@ template <bool kAccumulate>
 HWY_INLINE void TileGemm(const float* HWY_RESTRICT a, size_t lda, const float* HWY_RESTRICT b,
                          size_t ldb, size_t rows, size_t depth, size_t cols,
                          float* HWY_RESTRICT c, size_t ldc, size_t l1_floats) {
-  const size_t kc = cols > 0 && l1_floats / cols > 8 ? l1_floats / cols : 8;
+  const size_t kc_max = cols > 0 && l1_floats / cols > 8 ? l1_floats / cols : 8;
+  // Equal depth blocks (32 = 16 + 16, not 24 + 8: a short last block pays a
+  // full reload and store of C for a few FMAs per accumulator).
+  const size_t blocks = (depth + kc_max - 1) / kc_max;
+  const size_t kc = blocks > 1 ? (depth + blocks - 1) / blocks : kc_max;
   for (size_t k0 = 0; k0 < depth; k0 += kc) {
     const size_t kd = depth - k0 < kc ? depth - k0 : kc;
     if (kAccumulate || k0 > 0) {
