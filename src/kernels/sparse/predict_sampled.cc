@@ -239,7 +239,7 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
             const int64_t blk = (r0 * S + S - 1 - t) / bs;
             int64_t r1 = r0, c0 = width, c1 = 0;
             for (; r1 < Rc && (r1 * S + S - 1 - t) / bs == blk; ++r1) {
-              if (ws[r1] == 0.0f && wm[r1] == 0.0f) continue;
+              if (ws[r1] == 0.0f) continue;  // samples nothing (then wm is 0 too)
               c0 = std::min(c0, c0s[r1]);
               c1 = std::max(c1, c1s[r1]);
             }
@@ -255,31 +255,26 @@ std::vector<SampledMassScores> SampledMassBlockScores(const Problem& pb,
             r0 = r1;
           }
         }
-        // Per key block J: R[J] = sum of its lattice columns' shares over the rows,
-        // X[J] = their largest entry.
-        for (int64_t blk = 0; blk < nb; ++blk) {
-          double* share = sc.share.data() + (q0 + blk) * nkb;
-          double* entry = sc.entry.data() + (q0 + blk) * nkb;
-          const float* cs = colsum + blk * ldl;
-          const float* cm = colmax + blk * ldl;
-          for (int64_t jk = cbeg[static_cast<size_t>(blk)] / R; jk < nkb && jk * R < cend[static_cast<size_t>(blk)]; ++jk) {
-            const int64_t a = std::max(cbeg[static_cast<size_t>(blk)], jk * R);
-            const int64_t e = std::min(cend[static_cast<size_t>(blk)], (jk + 1) * R);
-            double sum = 0;
-            float mx = 0;
-            for (int64_t c = a; c < e; ++c) {
-              sum += cs[c];
-              mx = std::max(mx, cm[c]);
-            }
-            share[jk] += sum;
-            entry[jk] = std::max(entry[jk], static_cast<double>(mx));
-          }
-        }
+        // Per key block J: R[J] = mean over the block's rows of its lattice
+        // columns' shares, X[J] = their largest entry (rows: counted).
         for (int64_t blk = 0; blk < nb; ++blk) {
           const double n_rows = static_cast<double>(counted[static_cast<size_t>(blk)]);
           if (n_rows == 0) continue;
           double* share = sc.share.data() + (q0 + blk) * nkb;
-          for (int64_t jk = 0; jk < nkb; ++jk) share[jk] /= n_rows;
+          double* entry = sc.entry.data() + (q0 + blk) * nkb;
+          const float* cs = colsum + blk * ldl;
+          const float* cm = colmax + blk * ldl;
+          const int64_t c_beg = cbeg[static_cast<size_t>(blk)], c_end = cend[static_cast<size_t>(blk)];
+          for (int64_t jk = c_beg / R; jk < nkb && jk * R < c_end; ++jk) {
+            double sum = 0;
+            float mx = 0;
+            for (int64_t c = std::max(c_beg, jk * R); c < std::min(c_end, (jk + 1) * R); ++c) {
+              sum += cs[c];
+              mx = std::max(mx, cm[c]);
+            }
+            share[jk] = sum / n_rows;
+            entry[jk] = mx;
+          }
           sc.forced[static_cast<size_t>(q0 + blk)] = forced_share[static_cast<size_t>(blk)] / n_rows;
         }
       });
